@@ -1,0 +1,46 @@
+// Decoder: one step of the Transformer decoder for a batch of hypotheses. Each step embeds only
+// the newest token of each hypothesis, appends its K/V to the self-attention cache and attends
+// over the cache; cross-attention reads the EncodedSource shared by the hypothesis's beams.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/tensor.h"
+#include "decoder/decoder_state.h"
+#include "encoder/encoded_source.h"
+#include "model/model_config.h"
+#include "model/transformer_weights.h"
+
+namespace kvmt {
+
+class Decoder {
+ public:
+  Decoder(const ModelConfig& config, const TransformerWeights& weights);
+
+  // Feeds tokens[i] to hypothesis i of `state` at position state.length(i), appends its K/V to
+  // the cache (length grows by one) and writes logits [N, target_vocab] to `logits`.
+  absl::Status Step(absl::Span<const int32_t> tokens, DecoderState& state, Tensor& logits) const;
+
+  // The textbook decoder without a KV cache: runs every hypothesis's whole input sequence
+  // (start token first) and writes the logits of its last position, [N, target_vocab].
+  absl::Status StepWithoutCache(const std::vector<std::vector<int32_t>>& inputs,
+                                const std::vector<const EncodedSource*>& sources,
+                                Tensor& logits) const;
+
+  // Teacher forcing for tests: logits [target_ids.size(), target_vocab]; row t follows the
+  // inputs start, target_ids[0], ..., target_ids[t-1]. Runs on the cache, step by step.
+  absl::StatusOr<Tensor> ForcedLogits(std::shared_ptr<const EncodedSource> source,
+                                      absl::Span<const int32_t> target_ids) const;
+
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  const ModelConfig& config_;
+  const TransformerWeights& weights_;
+};
+
+}  // namespace kvmt

@@ -1,0 +1,1 @@
+#include "model/ctranslate2_reader.h"

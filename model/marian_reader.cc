@@ -1,0 +1,1 @@
+#include "model/marian_reader.h"

@@ -1,0 +1,1 @@
+#include "model/sentencepiece_tokenizer.h"

@@ -1,0 +1,1 @@
+#include "model/weights_validation.h"

@@ -1,0 +1,63 @@
+// Translator: the engine's one entry point — requests in the proto's messages, results out.
+// The CLI, the service and the C++ library all call it. Thread-safe for concurrent callers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "decoder/search/search_options.h"
+#include "kvmt/v1/translation.pb.h"
+#include "model/model.h"
+
+namespace kvmt {
+
+struct TranslatorOptions {
+  int threads = 0;            // 0: all cores.
+  bool use_cache = true;      // false: the textbook decoder that recomputes the whole prefix.
+  int max_batch_size = 32;    // Segments encoded and decoded together.
+};
+
+// Statistics of the calls made so far (for the CLI summary and the service's metrics).
+struct TranslationStats {
+  int64_t segments = 0;
+  int64_t source_tokens = 0;
+  int64_t target_tokens = 0;
+};
+
+// One segment, as ids.
+struct SegmentIds {
+  std::vector<int32_t> source;
+  std::vector<int32_t> target_prefix;
+};
+
+class Translator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Translator>> Create(std::shared_ptr<const Model> model,
+                                                            const TranslatorOptions& options);
+  ~Translator();
+
+  // Validates the whole request first (text or tokens, UTF-8, vocabulary, limits), then
+  // translates every segment; the response has one result per segment, in order.
+  absl::StatusOr<v1::TranslateResponse> Translate(const v1::TranslateRequest& request) const;
+
+  // The same search on ids: for tests and tools that bypass tokenisation.
+  absl::StatusOr<std::vector<SearchResult>> TranslateIds(const std::vector<SegmentIds>& segments,
+                                                         const SearchOptions& options) const;
+
+  // DecodingOptions with its zero-means-default fields resolved for this model.
+  absl::StatusOr<SearchOptions> ResolveOptions(const v1::DecodingOptions& options) const;
+
+  const Model& model() const { return *model_; }
+  TranslationStats stats() const;
+
+ private:
+  class Impl;
+  Translator(std::shared_ptr<const Model> model, std::unique_ptr<Impl> impl);
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kvmt
