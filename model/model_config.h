@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-namespace kvmt {
+#include "core/activation.h"
 
-enum class Activation { kRelu, kGelu, kGeluTanh, kSwish };
+namespace kvmt {
 
 struct ModelConfig {
   std::string format;            // "ctranslate2" or "marian", for logs.

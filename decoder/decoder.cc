@@ -1,0 +1,249 @@
+#include "decoder/decoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "cache/block_table_cache.h"
+#include "core/attention.h"
+#include "core/linear.h"
+#include "core/ops.h"
+#include "encoder/sublayer.h"
+
+namespace kvmt {
+namespace {
+
+// Scratch slots of DecoderState.
+enum Slot { kX, kNormed, kQkv, kContext, kProjected, kInner, kScores };
+
+absl::Status CheckTokens(absl::Span<const int32_t> tokens, int64_t vocab) {
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target id ", id, " is outside the vocabulary of ", vocab));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Cross-attention of query row i over the source K/V of layer `layer` of sources[i].
+void CrossAttend(const float* queries, int64_t rows, const std::vector<const EncodedSource*>& sources,
+                 int64_t rows_per_source, int layer, AttentionShape shape, float* context) {
+  const int64_t d = static_cast<int64_t>(shape.num_heads) * shape.head_dim;
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const EncodedSource& source = *sources[row / rows_per_source];
+      scores.resize(source.length);
+      const KeyValueRows run{source.keys[layer].data(), source.values[layer].data(), source.length,
+                             d};
+      AttendQuery(queries + row * d, absl::MakeConstSpan(&run, 1), shape, scores.data(),
+                  context + row * d);
+    }
+  }
+}
+
+}  // namespace
+
+Decoder::Decoder(const ModelConfig& config, const TransformerWeights& weights)
+    : config_(config), weights_(weights) {}
+
+absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state,
+                           Tensor& logits) const {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n != state.num_hypotheses()) {
+    return absl::InvalidArgumentError(absl::StrCat("decoder step: ", n, " tokens for ",
+                                                   state.num_hypotheses(), " hypotheses"));
+  }
+  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  if (absl::Status status = CheckTokens(tokens, weights_.target_embeddings.dim(0)); !status.ok()) {
+    return status;
+  }
+  const int64_t d = config_.d_model;
+  const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
+  SelfAttentionCache& cache = state.cache();
+
+  std::vector<int32_t> positions(n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (state.length(i) >= weights_.target_positions.dim(0)) {
+      return absl::OutOfRangeError(absl::StrCat("target length ", state.length(i) + 1,
+                                                " exceeds the model's ",
+                                                weights_.target_positions.dim(0), " positions"));
+    }
+    absl::StatusOr<int> position = cache.Append(i);
+    if (!position.ok()) return position.status();
+    positions[i] = *position;
+  }
+
+  float* x = state.Scratch(kX, n * d);
+  float* normed = state.Scratch(kNormed, n * d);
+  float* qkv = state.Scratch(kQkv, n * 3 * d);
+  float* context = state.Scratch(kContext, n * d);
+  float* projected = state.Scratch(kProjected, n * d);
+  float* inner = state.Scratch(kInner, n * config_.ffn_dim);
+  EmbedTokens(weights_.target_embeddings, tokens, config_.embedding_scale,
+              weights_.target_positions, positions, x);
+
+  std::vector<const EncodedSource*> sources(n);
+  for (int64_t i = 0; i < n; ++i) sources[i] = &state.source(i);
+  const int block_size = cache.block_size();
+
+  for (size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
+    const int layer_index = static_cast<int>(l);
+    const DecoderLayerWeights& layer = weights_.decoder_layers[l];
+
+    // Self-attention: Q/K/V of the new token only; K/V go to the cache, Q attends over it.
+    const float* input = SublayerInput(config_, layer.self_attention_norm, x, n, normed);
+    Linear(input, n, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias, qkv);
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(cache.KeyRow(i, layer_index, positions[i]), qkv + i * 3 * d + d,
+                  d * sizeof(float));
+      std::memcpy(cache.ValueRow(i, layer_index, positions[i]), qkv + i * 3 * d + 2 * d,
+                  d * sizeof(float));
+    }
+#pragma omp parallel
+    {
+      std::vector<KeyValueRows> runs;
+      std::vector<float> scores;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) {
+        const int length = positions[i] + 1;
+        runs.clear();
+        for (int b = 0; b * block_size < length; ++b) {
+          runs.push_back(KeyValueRows{cache.KeyBlock(i, layer_index, b),
+                                      cache.ValueBlock(i, layer_index, b),
+                                      std::min(block_size, length - b * block_size), d});
+        }
+        scores.resize(length);
+        AttendQuery(qkv + i * 3 * d, runs, shape, scores.data(), context + i * d);
+      }
+    }
+    Linear(context, n, layer.self_attention_output.weight, layer.self_attention_output.bias,
+           projected);
+    SublayerResidual(config_, layer.self_attention_norm, x, projected, n);
+
+    // Cross-attention over the source K/V computed once by the encoder.
+    input = SublayerInput(config_, layer.cross_attention_norm, x, n, normed);
+    Linear(input, n, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
+           projected);
+    CrossAttend(projected, n, sources, 1, layer_index, shape, context);
+    Linear(context, n, layer.cross_attention_output.weight, layer.cross_attention_output.bias,
+           projected);
+    SublayerResidual(config_, layer.cross_attention_norm, x, projected, n);
+
+    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x, n, normed,
+                        inner, projected);
+  }
+  FinalNorm(config_, weights_.decoder_final_norm, x, n);
+
+  if (logits.rank() != 2 || logits.dim(0) != n || logits.dim(1) != vocab) logits = Tensor({n, vocab});
+  Linear(x, n, weights_.output_projection.weight, weights_.output_projection.bias, logits.data());
+  return absl::OkStatus();
+}
+
+absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& inputs,
+                                       const std::vector<const EncodedSource*>& sources,
+                                       Tensor& logits) const {
+  const int batch = static_cast<int>(inputs.size());
+  if (static_cast<int>(sources.size()) != batch) {
+    return absl::InvalidArgumentError("decoder: one source per input sequence is required");
+  }
+  const int64_t d = config_.d_model;
+  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
+  int64_t max_length = 0;
+  for (const auto& sequence : inputs) {
+    if (sequence.empty()) return absl::InvalidArgumentError("decoder: empty input sequence");
+    if (absl::Status status = CheckTokens(sequence, weights_.target_embeddings.dim(0));
+        !status.ok()) {
+      return status;
+    }
+    max_length = std::max<int64_t>(max_length, sequence.size());
+  }
+  if (max_length > weights_.target_positions.dim(0)) {
+    return absl::OutOfRangeError(absl::StrCat("target length ", max_length,
+                                              " exceeds the model's ",
+                                              weights_.target_positions.dim(0), " positions"));
+  }
+
+  // Padded [batch, max_length, d]; every position is recomputed from scratch.
+  const int64_t rows = batch * max_length;
+  std::vector<int32_t> ids(rows, 0);
+  std::vector<int32_t> positions(rows);
+  std::vector<int32_t> lengths(batch);
+  for (int b = 0; b < batch; ++b) {
+    lengths[b] = static_cast<int32_t>(inputs[b].size());
+    for (int64_t t = 0; t < max_length; ++t) {
+      ids[b * max_length + t] = t < lengths[b] ? inputs[b][t] : 0;
+      positions[b * max_length + t] = static_cast<int32_t>(t);
+    }
+  }
+  Tensor x({rows, d});
+  Tensor normed({rows, d});
+  Tensor qkv({rows, 3 * d});
+  Tensor context({rows, d});
+  Tensor projected({rows, d});
+  Tensor inner({rows, static_cast<int64_t>(config_.ffn_dim)});
+  EmbedTokens(weights_.target_embeddings, ids, config_.embedding_scale, weights_.target_positions,
+              positions, x.data());
+
+  for (size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
+    const DecoderLayerWeights& layer = weights_.decoder_layers[l];
+    const float* input =
+        SublayerInput(config_, layer.self_attention_norm, x.data(), rows, normed.data());
+    Linear(input, rows, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias,
+           qkv.data());
+    SequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, batch,
+                      max_length, max_length, lengths, /*causal=*/true, shape, context.data(), d);
+    Linear(context.data(), rows, layer.self_attention_output.weight,
+           layer.self_attention_output.bias, projected.data());
+    SublayerResidual(config_, layer.self_attention_norm, x.data(), projected.data(), rows);
+
+    input = SublayerInput(config_, layer.cross_attention_norm, x.data(), rows, normed.data());
+    Linear(input, rows, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
+           projected.data());
+    CrossAttend(projected.data(), rows, sources, max_length, static_cast<int>(l), shape,
+                context.data());
+    Linear(context.data(), rows, layer.cross_attention_output.weight,
+           layer.cross_attention_output.bias, projected.data());
+    SublayerResidual(config_, layer.cross_attention_norm, x.data(), projected.data(), rows);
+
+    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x.data(), rows,
+                        normed.data(), inner.data(), projected.data());
+  }
+
+  Tensor last({batch, d});
+  for (int b = 0; b < batch; ++b) {
+    std::memcpy(last.data() + b * d, x.data() + (b * max_length + lengths[b] - 1) * d,
+                d * sizeof(float));
+  }
+  FinalNorm(config_, weights_.decoder_final_norm, last.data(), batch);
+  logits = Tensor({batch, vocab});
+  Linear(last.data(), batch, weights_.output_projection.weight, weights_.output_projection.bias,
+         logits.data());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> Decoder::ForcedLogits(std::shared_ptr<const EncodedSource> source,
+                                             absl::Span<const int32_t> target_ids) const {
+  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  const int64_t steps = static_cast<int64_t>(target_ids.size());
+  Tensor all({steps, vocab});
+  DecoderState state(std::make_unique<BlockTableCache>(config_.decoder_layers, config_.d_model));
+  state.AddHypothesis(std::move(source));
+  Tensor step_logits;
+  int32_t token = config_.decoder_start_id;
+  for (int64_t t = 0; t < steps; ++t) {
+    if (absl::Status status = Step(absl::MakeConstSpan(&token, 1), state, step_logits);
+        !status.ok()) {
+      return status;
+    }
+    std::memcpy(all.data() + t * vocab, step_logits.data(), vocab * sizeof(float));
+    token = target_ids[t];
+  }
+  return all;
+}
+
+}  // namespace kvmt

@@ -1,0 +1,109 @@
+#include "encoder/encoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/attention.h"
+#include "core/linear.h"
+#include "core/ops.h"
+#include "encoder/sublayer.h"
+
+namespace kvmt {
+
+Encoder::Encoder(const ModelConfig& config, const TransformerWeights& weights)
+    : config_(config), weights_(weights) {}
+
+absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encode(
+    const std::vector<std::vector<int32_t>>& source_ids) const {
+  const int batch = static_cast<int>(source_ids.size());
+  if (batch == 0) return std::vector<std::shared_ptr<const EncodedSource>>();
+  const int64_t d = config_.d_model;
+  const int64_t vocab = weights_.source_embeddings.dim(0);
+  int64_t max_length = 0;
+  for (int b = 0; b < batch; ++b) {
+    const auto& ids = source_ids[b];
+    if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat("source ", b, " is empty"));
+    if (static_cast<int64_t>(ids.size()) > weights_.source_positions.dim(0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("source ", b, " has ", ids.size(), " tokens; the model's positions allow ",
+                       weights_.source_positions.dim(0)));
+    }
+    for (int32_t id : ids) {
+      if (id < 0 || id >= vocab) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("source ", b, ": id ", id, " is outside the vocabulary of ", vocab));
+      }
+    }
+    max_length = std::max<int64_t>(max_length, ids.size());
+  }
+
+  // Padded batch [batch, max_length, d]; padding rows use id 0 and are masked as keys.
+  const int64_t rows = batch * max_length;
+  std::vector<int32_t> ids(rows, 0);
+  std::vector<int32_t> positions(rows, 0);
+  std::vector<int32_t> lengths(batch);
+  for (int b = 0; b < batch; ++b) {
+    lengths[b] = static_cast<int32_t>(source_ids[b].size());
+    for (int64_t t = 0; t < max_length; ++t) {
+      ids[b * max_length + t] = t < lengths[b] ? source_ids[b][t] : 0;
+      positions[b * max_length + t] = static_cast<int32_t>(t);
+    }
+  }
+
+  const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
+  Tensor x({rows, d});
+  Tensor normed({rows, d});
+  Tensor qkv({rows, 3 * d});
+  Tensor context({rows, d});
+  Tensor projected({rows, d});
+  Tensor inner({rows, static_cast<int64_t>(config_.ffn_dim)});
+  EmbedTokens(weights_.source_embeddings, ids, config_.embedding_scale,
+              weights_.source_positions, positions, x.data());
+
+  for (const EncoderLayerWeights& layer : weights_.encoder_layers) {
+    const float* attention_input =
+        SublayerInput(config_, layer.self_attention_norm, x.data(), rows, normed.data());
+    Linear(attention_input, rows, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias,
+           qkv.data());
+    SequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, batch,
+                      max_length, max_length, lengths, /*causal=*/false, shape, context.data(), d);
+    Linear(context.data(), rows, layer.self_attention_output.weight,
+           layer.self_attention_output.bias, projected.data());
+    SublayerResidual(config_, layer.self_attention_norm, x.data(), projected.data(), rows);
+    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x.data(), rows,
+                        normed.data(), inner.data(), projected.data());
+  }
+  FinalNorm(config_, weights_.encoder_final_norm, x.data(), rows);
+
+  std::vector<std::shared_ptr<EncodedSource>> encoded(batch);
+  for (int b = 0; b < batch; ++b) {
+    auto source = std::make_shared<EncodedSource>();
+    source->length = lengths[b];
+    source->output = Tensor({lengths[b], d});
+    std::memcpy(source->output.data(), x.data() + b * max_length * d,
+                lengths[b] * d * sizeof(float));
+    encoded[b] = std::move(source);
+  }
+
+  // The source K/V of every decoder layer, computed here once and never again while decoding.
+  Tensor kv({rows, 2 * d});
+  for (const DecoderLayerWeights& layer : weights_.decoder_layers) {
+    Linear(x.data(), rows, layer.cross_attention_kv.weight, layer.cross_attention_kv.bias,
+           kv.data());
+    for (int b = 0; b < batch; ++b) {
+      Tensor keys({lengths[b], d});
+      Tensor values({lengths[b], d});
+      for (int64_t t = 0; t < lengths[b]; ++t) {
+        const float* row = kv.data() + (b * max_length + t) * 2 * d;
+        std::memcpy(keys.data() + t * d, row, d * sizeof(float));
+        std::memcpy(values.data() + t * d, row + d, d * sizeof(float));
+      }
+      encoded[b]->keys.push_back(std::move(keys));
+      encoded[b]->values.push_back(std::move(values));
+    }
+  }
+  return std::vector<std::shared_ptr<const EncodedSource>>(encoded.begin(), encoded.end());
+}
+
+}  // namespace kvmt

@@ -1,0 +1,39 @@
+#include "encoder/sublayer.h"
+
+#include "core/activation.h"
+#include "core/linear.h"
+#include "core/ops.h"
+
+namespace kvmt {
+
+const float* SublayerInput(const ModelConfig& config, const LayerNormWeights& norm,
+                           const float* x, int64_t rows, float* normed) {
+  if (!config.pre_norm) return x;
+  LayerNorm(x, rows, config.d_model, norm.gamma, norm.beta, config.layer_norm_epsilon, normed);
+  return normed;
+}
+
+void SublayerResidual(const ModelConfig& config, const LayerNormWeights& norm, float* x,
+                      const float* output, int64_t rows) {
+  AddInPlace(x, output, rows * config.d_model);
+  if (!config.pre_norm) {
+    LayerNorm(x, rows, config.d_model, norm.gamma, norm.beta, config.layer_norm_epsilon, x);
+  }
+}
+
+void FeedForwardSublayer(const ModelConfig& config, const LayerNormWeights& norm,
+                         const LinearWeights& inner, const LinearWeights& outer, float* x,
+                         int64_t rows, float* normed, float* inner_buffer, float* output) {
+  const float* input = SublayerInput(config, norm, x, rows, normed);
+  Linear(input, rows, inner.weight, inner.bias, inner_buffer);
+  ApplyActivation(config.activation, inner_buffer, rows * config.ffn_dim);
+  Linear(inner_buffer, rows, outer.weight, outer.bias, output);
+  SublayerResidual(config, norm, x, output, rows);
+}
+
+void FinalNorm(const ModelConfig& config, const LayerNormWeights& norm, float* x, int64_t rows) {
+  if (norm.gamma.empty()) return;
+  LayerNorm(x, rows, config.d_model, norm.gamma, norm.beta, config.layer_norm_epsilon, x);
+}
+
+}  // namespace kvmt

@@ -1,0 +1,298 @@
+#include "translator/translator.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "core/ops.h"
+#include "decoder/decoder.h"
+#include "decoder/search/search.h"
+#include "decoder/search/step_model.h"
+#include "encoder/encoder.h"
+#include "translator/utf8.h"
+
+namespace kvmt {
+namespace {
+
+constexpr int kDefaultBeamSize = 4;
+constexpr int kDefaultMaxDecodingLength = 256;
+constexpr int kDefaultMaxInputLength = 1024;
+
+absl::Status CheckUtf8(absl::string_view text, size_t segment, absl::string_view field) {
+  size_t offset = 0;
+  if (IsValidUtf8(std::string_view(text.data(), text.size()), &offset)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("segment ", segment, ": ", field,
+                                                 " is not valid UTF-8 (byte ", offset, ")"));
+}
+
+// Token strings -> ids; unknown tokens map to `unk_id`, or fail when the vocabulary has none.
+absl::StatusOr<std::vector<int32_t>> ToIds(const std::vector<std::string>& tokens,
+                                           const Vocabulary& vocabulary, int32_t unk_id,
+                                           size_t segment, absl::string_view side) {
+  std::vector<int32_t> ids;
+  ids.reserve(tokens.size());
+  for (const std::string& token : tokens) {
+    int32_t id = vocabulary.Id(token);
+    if (id < 0) {
+      if (unk_id < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("segment ", segment, ": token '", token, "' is not in the ", side,
+                         " vocabulary, which has no unknown token"));
+      }
+      id = unk_id;
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+class Translator::Impl {
+ public:
+  Impl(const Model& model, const TranslatorOptions& options)
+      : model(model),
+        options(options),
+        encoder(model.config, model.weights),
+        decoder(model.config, model.weights) {}
+
+  absl::StatusOr<std::vector<SearchResult>> Run(const std::vector<SegmentIds>& segments,
+                                                const SearchOptions& search_options) const {
+    SetNumThreads(options.threads);
+    const SearchVocabulary vocabulary{model.config.decoder_start_id, model.config.target_eos_id,
+                                      model.config.suppressed_target_ids,
+                                      model.weights.output_projection.weight.dim(0)};
+    std::vector<SearchResult> results;
+    results.reserve(segments.size());
+    const size_t batch_size = static_cast<size_t>(std::max(1, options.max_batch_size));
+    for (size_t begin = 0; begin < segments.size(); begin += batch_size) {
+      const size_t end = std::min(segments.size(), begin + batch_size);
+      std::vector<std::vector<int32_t>> sources;
+      std::vector<std::vector<int32_t>> prefixes;
+      for (size_t i = begin; i < end; ++i) {
+        sources.push_back(segments[i].source);
+        prefixes.push_back(segments[i].target_prefix);
+      }
+      absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
+          encoder.Encode(sources);
+      if (!encoded.ok()) return encoded.status();
+      std::unique_ptr<StepModel> step_model = options.use_cache
+                                                  ? MakeCachedStepModel(decoder, *encoded)
+                                                  : MakeUncachedStepModel(decoder, *encoded);
+      absl::StatusOr<std::vector<SearchResult>> batch =
+          Search(*step_model, prefixes, search_options, vocabulary);
+      if (!batch.ok()) return batch.status();
+      for (size_t i = begin; i < end; ++i) {
+        stats_source_tokens += static_cast<int64_t>(segments[i].source.size());
+        const SearchResult& result = (*batch)[i - begin];
+        if (!result.hypotheses.empty()) {
+          stats_target_tokens += static_cast<int64_t>(result.hypotheses.front().ids.size());
+        }
+      }
+      stats_segments += static_cast<int64_t>(end - begin);
+      std::move(batch->begin(), batch->end(), std::back_inserter(results));
+    }
+    return results;
+  }
+
+  const Model& model;
+  const TranslatorOptions options;
+  const Encoder encoder;
+  const Decoder decoder;
+  mutable std::atomic<int64_t> stats_segments{0};
+  mutable std::atomic<int64_t> stats_source_tokens{0};
+  mutable std::atomic<int64_t> stats_target_tokens{0};
+};
+
+Translator::Translator(std::shared_ptr<const Model> model, std::unique_ptr<Impl> impl)
+    : model_(std::move(model)), impl_(std::move(impl)) {}
+
+Translator::~Translator() = default;
+
+absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(
+    std::shared_ptr<const Model> model, const TranslatorOptions& options) {
+  if (model == nullptr) return absl::InvalidArgumentError("Translator::Create: no model");
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", options.threads));
+  }
+  if (options.max_batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max batch size must be >= 1, got ", options.max_batch_size));
+  }
+  auto impl = std::make_unique<Impl>(*model, options);
+  return std::unique_ptr<Translator>(new Translator(std::move(model), std::move(impl)));
+}
+
+TranslationStats Translator::stats() const {
+  return TranslationStats{impl_->stats_segments.load(), impl_->stats_source_tokens.load(),
+                          impl_->stats_target_tokens.load()};
+}
+
+absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptions& o) const {
+  SearchOptions s;
+  s.beam_size = o.beam_size() > 0              ? static_cast<int>(o.beam_size())
+                : model_->config.default_beam_size > 0 ? model_->config.default_beam_size
+                                                       : kDefaultBeamSize;
+  s.num_hypotheses = o.num_hypotheses() > 0 ? static_cast<int>(o.num_hypotheses()) : 1;
+  if (s.num_hypotheses > s.beam_size) {
+    return absl::InvalidArgumentError(absl::StrCat("num_hypotheses (", s.num_hypotheses,
+                                                   ") must not exceed beam_size (", s.beam_size,
+                                                   ")"));
+  }
+  s.length_penalty = o.has_length_penalty() ? o.length_penalty() : 1.0f;
+  if (s.length_penalty < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("length_penalty must be >= 0, got ", s.length_penalty));
+  }
+  s.max_decoding_length = o.max_decoding_length() > 0 ? static_cast<int>(o.max_decoding_length())
+                                                      : kDefaultMaxDecodingLength;
+  // The start token takes position 0, so a hypothesis can have at most positions - 1 tokens.
+  s.max_decoding_length = std::min<int>(
+      s.max_decoding_length, static_cast<int>(model_->weights.target_positions.dim(0)) - 1);
+  s.min_decoding_length = static_cast<int>(o.min_decoding_length());
+  if (s.min_decoding_length > s.max_decoding_length) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "min_decoding_length (", s.min_decoding_length, ") exceeds max_decoding_length (",
+        s.max_decoding_length, ")"));
+  }
+  s.repetition_penalty =
+      o.has_repetition_penalty() && o.repetition_penalty() != 0 ? o.repetition_penalty() : 1.0f;
+  if (s.repetition_penalty < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_penalty must be > 0, got ", s.repetition_penalty));
+  }
+  s.no_repeat_ngram_size = static_cast<int>(o.no_repeat_ngram_size());
+  s.sampling_topk = o.sampling_topk() > 1 ? static_cast<int>(o.sampling_topk()) : 1;
+  s.sampling_temperature = o.has_sampling_temperature() ? o.sampling_temperature() : 1.0f;
+  if (!(s.sampling_temperature > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_temperature must be > 0, got ", s.sampling_temperature));
+  }
+  if (s.sampling_topk > 1 && s.beam_size != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling (sampling_topk ", s.sampling_topk, ") requires beam_size 1, got ",
+                     s.beam_size));
+  }
+  s.seed = o.seed();
+  s.return_end_token = o.return_end_token();
+  return s;
+}
+
+absl::StatusOr<std::vector<SearchResult>> Translator::TranslateIds(
+    const std::vector<SegmentIds>& segments, const SearchOptions& options) const {
+  return impl_->Run(segments, options);
+}
+
+absl::StatusOr<v1::TranslateResponse> Translator::Translate(
+    const v1::TranslateRequest& request) const {
+  if (request.segments().empty()) {
+    return absl::InvalidArgumentError("request has no segments");
+  }
+  absl::StatusOr<SearchOptions> options = ResolveOptions(request.options());
+  if (!options.ok()) return options.status();
+  const v1::DecodingOptions& decoding = request.options();
+  const int max_input_length = decoding.max_input_length() > 0
+                                   ? static_cast<int>(decoding.max_input_length())
+                                   : kDefaultMaxInputLength;
+  const ModelConfig& config = model_->config;
+  const int special_tokens = (config.add_source_bos ? 1 : 0) + (config.add_source_eos ? 1 : 0);
+  if (max_input_length <= special_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_input_length ", max_input_length, " leaves no room for source tokens"));
+  }
+
+  // Validate and tokenise everything first: a bad segment fails the request before any work.
+  std::vector<SegmentIds> segments;
+  std::vector<size_t> segment_index;  // Request position of segments[i].
+  for (int i = 0; i < request.segments_size(); ++i) {
+    const v1::Segment& segment = request.segments(i);
+    const size_t index = static_cast<size_t>(i);
+    if (!segment.text().empty() && !segment.tokens().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("segment ", i, ": give text or tokens, not both"));
+    }
+    if (!segment.target_prefix().empty() && !segment.target_prefix_tokens().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("segment ", i, ": give target_prefix or target_prefix_tokens, not both"));
+    }
+    std::vector<std::string> tokens(segment.tokens().begin(), segment.tokens().end());
+    for (const std::string& token : tokens) {
+      if (absl::Status status = CheckUtf8(token, index, "a token"); !status.ok()) return status;
+    }
+    if (!segment.text().empty()) {
+      if (absl::Status status = CheckUtf8(segment.text(), index, "text"); !status.ok()) {
+        return status;
+      }
+      absl::StatusOr<std::vector<std::string>> pieces =
+          model_->source_tokenizer->Encode(segment.text());
+      if (!pieces.ok()) return pieces.status();
+      tokens = std::move(*pieces);
+    }
+    if (tokens.empty()) continue;  // Nothing to translate: an empty result.
+
+    std::vector<std::string> prefix_tokens(segment.target_prefix_tokens().begin(),
+                                           segment.target_prefix_tokens().end());
+    for (const std::string& token : prefix_tokens) {
+      if (absl::Status status = CheckUtf8(token, index, "a target prefix token"); !status.ok()) {
+        return status;
+      }
+    }
+    if (!segment.target_prefix().empty()) {
+      if (absl::Status status = CheckUtf8(segment.target_prefix(), index, "target_prefix");
+          !status.ok()) {
+        return status;
+      }
+      absl::StatusOr<std::vector<std::string>> pieces =
+          model_->target_tokenizer->Encode(segment.target_prefix());
+      if (!pieces.ok()) return pieces.status();
+      prefix_tokens = std::move(*pieces);
+    }
+
+    const size_t keep = static_cast<size_t>(max_input_length - special_tokens);
+    if (tokens.size() > keep) tokens.resize(keep);
+    absl::StatusOr<std::vector<int32_t>> source_ids =
+        ToIds(tokens, model_->source_vocabulary, config.source_unk_id, index, "source");
+    if (!source_ids.ok()) return source_ids.status();
+    absl::StatusOr<std::vector<int32_t>> prefix_ids =
+        ToIds(prefix_tokens, model_->target_vocabulary, config.target_unk_id, index, "target");
+    if (!prefix_ids.ok()) return prefix_ids.status();
+
+    SegmentIds ids;
+    if (config.add_source_bos) ids.source.push_back(config.source_bos_id);
+    ids.source.insert(ids.source.end(), source_ids->begin(), source_ids->end());
+    if (config.add_source_eos) ids.source.push_back(config.source_eos_id);
+    ids.target_prefix = std::move(*prefix_ids);
+    segments.push_back(std::move(ids));
+    segment_index.push_back(index);
+  }
+
+  absl::StatusOr<std::vector<SearchResult>> results = TranslateIds(segments, *options);
+  if (!results.ok()) return results.status();
+
+  v1::TranslateResponse response;
+  for (int i = 0; i < request.segments_size(); ++i) response.add_results();
+  for (size_t i = 0; i < results->size(); ++i) {
+    v1::SegmentResult* segment_result = response.mutable_results(segment_index[i]);
+    for (const SearchHypothesis& found : (*results)[i].hypotheses) {
+      v1::Hypothesis* hypothesis = segment_result->add_hypotheses();
+      std::vector<std::string> words;
+      for (int32_t id : found.ids) {
+        hypothesis->add_tokens(model_->target_vocabulary.Token(id));
+        if (id != config.target_eos_id) words.push_back(model_->target_vocabulary.Token(id));
+      }
+      absl::StatusOr<std::string> text = model_->target_tokenizer->Decode(words);
+      if (!text.ok()) return text.status();
+      hypothesis->set_text(*std::move(text));
+      if (decoding.return_scores()) hypothesis->set_score(found.score);
+    }
+  }
+  // Segments with nothing to translate get one empty hypothesis, like any other result.
+  for (v1::SegmentResult& segment_result : *response.mutable_results()) {
+    if (segment_result.hypotheses().empty()) segment_result.add_hypotheses();
+  }
+  return response;
+}
+
+}  // namespace kvmt
