@@ -50,7 +50,13 @@ absl::Status BlockTableCache::Reorder(absl::Span<const int32_t> parents) {
           absl::StrCat("cache reorder: parent ", parent, " of ", num_sequences(), " sequences"));
     }
   }
-  // The first child of a parent takes its blocks; further children copy the used rows.
+  // The first child of a parent takes its blocks; further children copy the used rows. Blocks
+  // of parents without children go back to the free list first, so the copies can reuse them.
+  std::vector<bool> has_child(sequences_.size(), false);
+  for (int32_t p : parents) has_child[p] = true;
+  for (size_t p = 0; p < sequences_.size(); ++p) {
+    if (!has_child[p]) ReleaseBlocks(sequences_[p]);
+  }
   std::vector<Sequence> children(parents.size());
   std::vector<bool> taken(sequences_.size(), false);
   for (size_t i = 0; i < parents.size(); ++i) {
@@ -75,9 +81,6 @@ absl::Status BlockTableCache::Reorder(absl::Span<const int32_t> parents) {
       bytes_copied_ += static_cast<int64_t>(rows) * d_model_ * 2 * num_layers_ * sizeof(float);
       child.blocks.push_back(block);
     }
-  }
-  for (size_t p = 0; p < sequences_.size(); ++p) {
-    if (!taken[p]) ReleaseBlocks(sequences_[p]);
   }
   sequences_ = std::move(children);
   return absl::OkStatus();
