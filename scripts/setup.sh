@@ -6,8 +6,17 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deps="${KVMT_DEPS_DIR:-$root/.deps}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+# apt-get needs root: run as root, or through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "[setup] error: '$*' needs root: run as root or install sudo" >&2
+    exit 1
+  fi
+}
 
 packages=(
   build-essential cmake pkg-config dpkg-dev
@@ -24,8 +33,9 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "[setup] installing ${#missing[@]} Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  as_root apt-get update -qq
+  # Through env: sudo's env_reset would drop a plain variable assignment.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 else
   echo "[setup] Debian packages: all present"
@@ -43,18 +53,19 @@ if ! grep -rqs "^Types:.*deb-src" /etc/apt/sources.list.d/ && ! grep -qs "^deb-s
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
     grep -q "debian" "$f" || continue
-    sed 's/^Types: deb$/Types: deb-src/' "$f" | $sudo tee "${f%.sources}-src.sources" >/dev/null
+    sed 's/^Types: deb$/Types: deb-src/' "$f" | as_root tee "${f%.sources}-src.sources" >/dev/null
   done
   if [ -f /etc/apt/sources.list ] && grep -q "^deb .*debian" /etc/apt/sources.list; then
     grep "^deb .*debian" /etc/apt/sources.list | sed 's/^deb /deb-src /' |
-      $sudo tee /etc/apt/sources.list.d/kvmt-deb-src.list >/dev/null
+      as_root tee /etc/apt/sources.list.d/kvmt-deb-src.list >/dev/null
   fi
-  $sudo apt-get update -qq
+  as_root apt-get update -qq
 fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-(cd "$work" && apt-get source -qq sentencepiece >/dev/null 2>&1)
+(cd "$work" && apt-get source -qq sentencepiece >"$work/source.log" 2>&1) \
+  || { cat "$work/source.log" >&2; echo "[setup] error: apt-get source sentencepiece failed" >&2; exit 1; }
 src="$(find "$work" -maxdepth 1 -type d -name 'sentencepiece-*' | head -n 1)"
 if [ -z "$src" ]; then
   echo "[setup] error: apt-get source sentencepiece produced no source tree" >&2
