@@ -18,10 +18,12 @@ as_root() {
   fi
 }
 
+# With --no-install-recommends: anything only recommended must be listed (ocl-icd-opencl-dev is a
+# Recommends of libdnnl-dev, but find_package(dnnl) fails without OpenCL).
 packages=(
   build-essential cmake pkg-config dpkg-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libdnnl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libdnnl-dev ocl-icd-opencl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
   libopenblas0-pthread
