@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine (scripts/setup.sh), configures build/ with the tests, builds everything and
 # runs every test through ctest. Exit code: ctest's. Arguments are passed to cmake's configure
-# step (e.g. -DKVMT_WERROR=ON). Works from any directory.
+# step (e.g. -DCMAKE_BUILD_TYPE=RelWithDebInfo). Works from any directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
