@@ -3,19 +3,20 @@
 // architecture variant, across cache block boundaries, with beams forking and dying.
 #include <memory>
 #include <random>
+#include <string>
 
 #include "decoder/decoder.h"
 #include "decoder/search/search.h"
 #include "decoder/search/step_model.h"
 #include "encoder/encoder.h"
 #include "gtest/gtest.h"
-#include "tests/testing/random_model.h"
+#include "model/random_model.h"
 
 namespace kvmt {
 namespace {
 
-using testing::MakeRandomModel;
-using testing::RandomModelSpec;
+
+
 
 struct Variant {
   bool pre_norm;
@@ -138,7 +139,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{false, Activation::kRelu, 16, 4},
                       Variant{true, Activation::kGelu, 15, 3},
                       Variant{false, Activation::kSwish, 15, 5},
-                      Variant{false, Activation::kGeluTanh, 16, 2}));
+                      Variant{false, Activation::kGeluTanh, 16, 2}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      static const char* kActivations[] = {"relu", "gelu", "gelutanh", "swish"};
+      const Variant& v = info.param;
+      return std::string(v.pre_norm ? "prenorm_" : "postnorm_") +
+             kActivations[static_cast<int>(v.activation)] + "_d" + std::to_string(v.d_model) +
+             "_h" + std::to_string(v.num_heads);
+    });
 
 }  // namespace
 }  // namespace kvmt

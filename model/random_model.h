@@ -1,4 +1,5 @@
-// Deterministic random Transformer models built in memory, for engine tests that need no file.
+// Deterministic random Transformer models of any shape, built in memory: for benchmarks (an
+// OPUS-MT-shaped model without downloading one) and for engine tests that need no file.
 #pragma once
 
 #include <memory>
@@ -6,7 +7,7 @@
 #include "core/activation.h"
 #include "model/model.h"
 
-namespace kvmt::testing {
+namespace kvmt {
 
 struct RandomModelSpec {
   int d_model = 16;
@@ -26,4 +27,4 @@ struct RandomModelSpec {
 // tests drive it with ids.
 std::shared_ptr<Model> MakeRandomModel(const RandomModelSpec& spec);
 
-}  // namespace kvmt::testing
+}  // namespace kvmt

@@ -1,11 +1,11 @@
-#include "tests/testing/random_model.h"
+#include "model/random_model.h"
 
 #include <cmath>
 #include <random>
 
 #include "model/position_encodings.h"
 
-namespace kvmt::testing {
+namespace kvmt {
 namespace {
 
 class Filler {
@@ -82,4 +82,4 @@ std::shared_ptr<Model> MakeRandomModel(const RandomModelSpec& spec) {
   return model;
 }
 
-}  // namespace kvmt::testing
+}  // namespace kvmt
