@@ -78,11 +78,10 @@ class Translator::Impl {
       absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
           encoder.Encode(sources);
       if (!encoded.ok()) return encoded.status();
-      std::unique_ptr<StepModel> step_model = options.use_cache
-                                                  ? MakeCachedStepModel(decoder, *encoded)
-                                                  : MakeUncachedStepModel(decoder, *encoded);
+      std::unique_ptr<StepModel> step_model =
+          options.use_cache ? MakeCachedStepModel(decoder) : MakeUncachedStepModel(decoder);
       absl::StatusOr<std::vector<SearchResult>> batch =
-          Search(*step_model, prefixes, search_options, vocabulary);
+          Search(*step_model, *encoded, prefixes, search_options, vocabulary);
       if (!batch.ok()) return batch.status();
       for (size_t i = begin; i < end; ++i) {
         stats_source_tokens += static_cast<int64_t>(segments[i].source.size());

@@ -7,13 +7,10 @@ namespace {
 
 class CachedStepModel : public StepModel {
  public:
-  CachedStepModel(const Decoder& decoder,
-                  const std::vector<std::shared_ptr<const EncodedSource>>& sources)
+  explicit CachedStepModel(const Decoder& decoder)
       : decoder_(decoder),
         state_(std::make_unique<BlockTableCache>(decoder.config().decoder_layers,
-                                                 decoder.config().d_model)) {
-    for (const auto& source : sources) state_.AddHypothesis(source);
-  }
+                                                 decoder.config().d_model)) {}
 
   absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
     return decoder_.Step(tokens, state_, logits);
@@ -23,6 +20,10 @@ class CachedStepModel : public StepModel {
     return state_.Reorder(parents);
   }
 
+  void AddHypothesis(std::shared_ptr<const EncodedSource> source) override {
+    state_.AddHypothesis(std::move(source));
+  }
+
  private:
   const Decoder& decoder_;
   DecoderState state_;
@@ -30,9 +31,7 @@ class CachedStepModel : public StepModel {
 
 class UncachedStepModel : public StepModel {
  public:
-  UncachedStepModel(const Decoder& decoder,
-                    const std::vector<std::shared_ptr<const EncodedSource>>& sources)
-      : decoder_(decoder), sources_(sources), inputs_(sources.size()) {}
+  explicit UncachedStepModel(const Decoder& decoder) : decoder_(decoder) {}
 
   absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
     if (tokens.size() != inputs_.size()) {
@@ -61,6 +60,11 @@ class UncachedStepModel : public StepModel {
     return absl::OkStatus();
   }
 
+  void AddHypothesis(std::shared_ptr<const EncodedSource> source) override {
+    sources_.push_back(std::move(source));
+    inputs_.emplace_back();
+  }
+
  private:
   const Decoder& decoder_;
   std::vector<std::shared_ptr<const EncodedSource>> sources_;
@@ -69,14 +73,12 @@ class UncachedStepModel : public StepModel {
 
 }  // namespace
 
-std::unique_ptr<StepModel> MakeCachedStepModel(
-    const Decoder& decoder, const std::vector<std::shared_ptr<const EncodedSource>>& sources) {
-  return std::make_unique<CachedStepModel>(decoder, sources);
+std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder) {
+  return std::make_unique<CachedStepModel>(decoder);
 }
 
-std::unique_ptr<StepModel> MakeUncachedStepModel(
-    const Decoder& decoder, const std::vector<std::shared_ptr<const EncodedSource>>& sources) {
-  return std::make_unique<UncachedStepModel>(decoder, sources);
+std::unique_ptr<StepModel> MakeUncachedStepModel(const Decoder& decoder) {
+  return std::make_unique<UncachedStepModel>(decoder);
 }
 
 }  // namespace kvmt

@@ -19,16 +19,16 @@ class StepModel {
   virtual ~StepModel() = default;
   // tokens[i] is the newest input of hypothesis i; writes logits [num hypotheses, vocab].
   virtual absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) = 0;
-  // New hypothesis i continues old hypothesis parents[i].
+  // New hypothesis i continues old hypothesis parents[i]; the others are dropped.
   virtual absl::Status Reorder(absl::Span<const int32_t> parents) = 0;
+  // Appends a hypothesis that starts decoding `source` at the next step.
+  virtual void AddHypothesis(std::shared_ptr<const EncodedSource> source) = 0;
 };
 
-// Hypothesis i starts on sources[i], on the KV cache.
-std::unique_ptr<StepModel> MakeCachedStepModel(
-    const Decoder& decoder, const std::vector<std::shared_ptr<const EncodedSource>>& sources);
+// On the KV cache: each step feeds one token per hypothesis.
+std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder);
 
-// Hypothesis i starts on sources[i]; every step recomputes its whole input sequence.
-std::unique_ptr<StepModel> MakeUncachedStepModel(
-    const Decoder& decoder, const std::vector<std::shared_ptr<const EncodedSource>>& sources);
+// The textbook decoder: every step recomputes each hypothesis's whole input sequence.
+std::unique_ptr<StepModel> MakeUncachedStepModel(const Decoder& decoder);
 
 }  // namespace kvmt

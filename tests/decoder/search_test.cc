@@ -23,14 +23,17 @@ using Script = std::function<std::vector<float>(int segment, const std::vector<i
 
 class ScriptedModel : public StepModel {
  public:
-  ScriptedModel(int segments, Script script) : script_(std::move(script)) {
-    for (int s = 0; s < segments; ++s) hypotheses_.push_back({s, {}});
+  explicit ScriptedModel(Script script) : script_(std::move(script)) {}
+
+  void AddHypothesis(std::shared_ptr<const EncodedSource>) override {
+    hypotheses_.push_back({added_++, {}, false});
   }
 
   absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
     logits = Tensor({static_cast<int64_t>(tokens.size()), kVocab});
     for (size_t i = 0; i < tokens.size(); ++i) {
-      if (steps > 0) hypotheses_[i].history.push_back(tokens[i]);
+      if (hypotheses_[i].started) hypotheses_[i].history.push_back(tokens[i]);
+      hypotheses_[i].started = true;
       const std::vector<float> row = script_(hypotheses_[i].segment, hypotheses_[i].history);
       std::copy(row.begin(), row.end(), logits.data() + i * kVocab);
     }
@@ -51,9 +54,11 @@ class ScriptedModel : public StepModel {
   struct Hyp {
     int segment;
     std::vector<int32_t> history;
+    bool started;
   };
   Script script_;
   std::vector<Hyp> hypotheses_;
+  int added_ = 0;
 };
 
 // Log-probabilities from {token: probability}; the rest of the mass is spread evenly.
@@ -90,9 +95,11 @@ SearchOptions Options(int beam) {
 
 std::vector<SearchResult> RunSearch(int segments, const Script& script, const SearchOptions& options,
                               std::vector<std::vector<int32_t>> prefixes = {}) {
-  ScriptedModel model(segments, script);
+  ScriptedModel model(script);
   if (prefixes.empty()) prefixes.resize(segments);
-  absl::StatusOr<std::vector<SearchResult>> results = Search(model, prefixes, options, Vocab());
+  absl::StatusOr<std::vector<SearchResult>> results =
+      Search(model, std::vector<std::shared_ptr<const EncodedSource>>(segments), prefixes, options,
+             Vocab());
   EXPECT_TRUE(results.ok()) << results.status();
   return *results;
 }
@@ -171,12 +178,12 @@ TEST(SearchTest, NoRepeatNgramAndRepetitionPenalty) {
 }
 
 TEST(SearchTest, SuppressedTokensAreNeverProduced) {
-  ScriptedModel model(1, LovesTwo);
+  ScriptedModel model(LovesTwo);
   SearchOptions options = Options(1);
   options.max_decoding_length = 2;
   SearchVocabulary vocabulary = Vocab();
   vocabulary.suppressed_ids = {2};
-  auto results = Search(model, {{}}, options, vocabulary);
+  auto results = Search(model, {nullptr}, {{}}, options, vocabulary);
   ASSERT_TRUE(results.ok());
   EXPECT_THAT((*results)[0].hypotheses[0].ids, ElementsAre(3, 3));
 }
@@ -212,6 +219,63 @@ TEST(SearchTest, SamplingIsSeededAndRestrictedToTopK) {
     saw_three |= id == 3;
   }
   EXPECT_TRUE(saw_two && saw_three);
+}
+
+}  // namespace
+}  // namespace kvmt
+
+namespace kvmt {
+namespace {
+
+std::vector<float> ByAddOrder(int segment, const std::vector<int32_t>& history) {
+  return segment % 2 == 0 ? GardenPath(segment, history) : EagerToEnd(segment, history);
+}
+
+TEST(BatchSearchTest, SegmentsJoiningLateDecodeAsIfAlone) {
+  SearchOptions beam_options = Options(2);
+  SearchOptions greedy_options = Options(1);
+  greedy_options.min_decoding_length = 2;
+  ScriptedModel model(ByAddOrder);
+  BatchSearch search(model, Vocab());
+  ASSERT_TRUE(search.Add(100, nullptr, {}, beam_options).ok());
+  SearchStepOutput output;
+  ASSERT_TRUE(search.Step(output).ok());
+  ASSERT_TRUE(search.Add(200, nullptr, {}, greedy_options).ok());  // Joins at step 1.
+  EXPECT_FALSE(search.Add(200, nullptr, {}, greedy_options).ok());
+  std::map<uint64_t, SearchResult> results;
+  std::vector<int32_t> streamed;
+  while (!search.empty()) {
+    ASSERT_TRUE(search.Step(output).ok());
+    for (const auto& token : output.tokens) {
+      EXPECT_EQ(token.segment, 200u);  // Only single-hypothesis segments stream tokens.
+      streamed.push_back(token.id);
+    }
+    for (auto& done : output.finished) results[done.segment] = std::move(done.result);
+  }
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[100].hypotheses[0].ids, RunSearch(1, GardenPath, beam_options)[0].hypotheses[0].ids);
+  EXPECT_THAT(results[200].hypotheses[0].ids, ElementsAre(2, 3));
+  EXPECT_EQ(streamed, results[200].hypotheses[0].ids);
+  EXPECT_EQ(search.num_segments(), 0);
+}
+
+TEST(BatchSearchTest, CancelDropsTheSegmentsHypothesesAtOnce) {
+  ScriptedModel model(LovesTwo);
+  BatchSearch search(model, Vocab());
+  SearchOptions options = Options(3);
+  options.max_decoding_length = 50;
+  ASSERT_TRUE(search.Add(1, nullptr, {}, options).ok());
+  ASSERT_TRUE(search.Add(2, nullptr, {}, options).ok());
+  SearchStepOutput output;
+  ASSERT_TRUE(search.Step(output).ok());
+  ASSERT_TRUE(search.Step(output).ok());
+  EXPECT_EQ(search.num_hypotheses(), 6);
+  ASSERT_TRUE(search.Cancel(1).ok());
+  EXPECT_EQ(search.num_hypotheses(), 3);
+  EXPECT_EQ(search.num_segments(), 1);
+  EXPECT_EQ(search.Cancel(1).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(search.Cancel(2).ok());
+  EXPECT_TRUE(search.empty());
 }
 
 }  // namespace

@@ -57,10 +57,10 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
                                       const SearchOptions& options) {
     auto encoded = encoder_->Encode(sources);
     EXPECT_TRUE(encoded.ok()) << encoded.status();
-    std::unique_ptr<StepModel> step_model = cached ? MakeCachedStepModel(*decoder_, *encoded)
-                                                   : MakeUncachedStepModel(*decoder_, *encoded);
+    std::unique_ptr<StepModel> step_model =
+        cached ? MakeCachedStepModel(*decoder_) : MakeUncachedStepModel(*decoder_);
     const SearchVocabulary vocabulary{0, 1, {}, 30};
-    auto results = Search(*step_model, prefixes, options, vocabulary);
+    auto results = Search(*step_model, *encoded, prefixes, options, vocabulary);
     EXPECT_TRUE(results.ok()) << results.status();
     return *results;
   }
@@ -133,6 +133,14 @@ TEST_P(CacheEquivalenceTest, BatchingDoesNotChangeResults) {
   }
 }
 
+std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
+  const char* const activations[] = {"relu", "gelu", "gelutanh", "swish"};
+  const Variant& v = info.param;
+  return std::string(v.pre_norm ? "prenorm_" : "postnorm_") +
+         activations[static_cast<int>(v.activation)] + "_d" + std::to_string(v.d_model) + "_h" +
+         std::to_string(v.num_heads);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Architectures, CacheEquivalenceTest,
     ::testing::Values(Variant{true, Activation::kRelu, 16, 4},
@@ -140,13 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{true, Activation::kGelu, 15, 3},
                       Variant{false, Activation::kSwish, 15, 5},
                       Variant{false, Activation::kGeluTanh, 16, 2}),
-    [](const ::testing::TestParamInfo<Variant>& info) {
-      static const char* kActivations[] = {"relu", "gelu", "gelutanh", "swish"};
-      const Variant& v = info.param;
-      return std::string(v.pre_norm ? "prenorm_" : "postnorm_") +
-             kActivations[static_cast<int>(v.activation)] + "_d" + std::to_string(v.d_model) +
-             "_h" + std::to_string(v.num_heads);
-    });
+    VariantName);
 
 }  // namespace
 }  // namespace kvmt
