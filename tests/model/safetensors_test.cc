@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -47,14 +48,14 @@ class SafetensorsTest : public ::testing::Test {
 
   // Writes raw bytes to a fresh file and returns its path.
   std::string WriteRaw(const std::string& bytes) {
-    const std::string path = (dir_ / ("f" + std::to_string(count_++) + ".safetensors")).string();
+    const std::string path = (dir_ / absl::StrCat("f", count_++, ".safetensors")).string();
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
   }
 
   // A well-formed file: length, header, data.
   std::string Write(const std::string& header, const std::string& data) {
-    return WriteRaw(U64(header.size()) + header + data);
+    return WriteRaw(absl::StrCat(U64(header.size()), header, data));
   }
 
   std::filesystem::path dir_;
@@ -70,15 +71,12 @@ TEST_F(SafetensorsTest, ReadsF32F16AndBf16WithMetadata) {
   const std::string scalar = F32s({42.0f});
   const size_t a = f32.size(), b = a + f16.size(), c = b + bf16.size(), d = c + scalar.size();
   const std::string header =
-      R"({"__metadata__":{"format":"pt"},)"
-      R"("w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,)" +
-      std::to_string(a) + "]}," + R"("h":{"dtype":"F16","shape":[6],"data_offsets":[)" +
-      std::to_string(a) + "," + std::to_string(b) + "]}," +
-      R"("b":{"dtype":"BF16","shape":[3,1],"data_offsets":[)" + std::to_string(b) + "," +
-      std::to_string(c) + "]}," + R"("s":{"dtype":"F32","shape":[],"data_offsets":[)" +
-      std::to_string(c) + "," + std::to_string(d) + "]}," +
-      R"("empty":{"dtype":"F32","shape":[0,4],"data_offsets":[)" + std::to_string(d) + "," +
-      std::to_string(d) + "]}}   ";
+      absl::StrCat(R"({"__metadata__":{"format":"pt"},)",
+                   R"("w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,)", a, "]},",
+                   R"("h":{"dtype":"F16","shape":[6],"data_offsets":[)", a, ",", b, "]},",
+                   R"("b":{"dtype":"BF16","shape":[3,1],"data_offsets":[)", b, ",", c, "]},",
+                   R"("s":{"dtype":"F32","shape":[],"data_offsets":[)", c, ",", d, "]},",
+                   R"("empty":{"dtype":"F32","shape":[0,4],"data_offsets":[)", d, ",", d, "]}}   ");
   const std::string path = Write(header, f32 + f16 + bf16 + scalar);
 
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
@@ -140,7 +138,8 @@ TEST_F(SafetensorsTest, HeaderLengthPastTheEnd) {
 }
 
 TEST_F(SafetensorsTest, HugeHeaderLengthDoesNotOverflow) {
-  const std::string path = WriteRaw(U64(std::numeric_limits<uint64_t>::max() - 3) + "{}");
+  const std::string path =
+      WriteRaw(absl::StrCat(U64(std::numeric_limits<uint64_t>::max() - 3), "{}"));
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
   EXPECT_FALSE(file.ok());
   EXPECT_THAT(file.status().message(), HasSubstr("runs past the end"));
@@ -198,7 +197,7 @@ TEST_F(SafetensorsTest, OverflowingShape) {
 TEST_F(SafetensorsTest, NegativeOrFractionalShape) {
   for (const char* shape : {"[-1]", "[1.5]", "\"3\""}) {
     const std::string path =
-        Write(std::string(R"({"w":{"dtype":"F32","shape":)") + shape + R"(,"data_offsets":[0,4]}})",
+        Write(absl::StrCat(R"({"w":{"dtype":"F32","shape":)", shape, R"(,"data_offsets":[0,4]}})"),
               F32s({1}));
     absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
     EXPECT_FALSE(file.ok()) << shape;
@@ -245,7 +244,7 @@ TEST_F(SafetensorsTest, EntryWithoutFields) {
   for (const char* entry : {R"("w":3)", R"("w":{"shape":[1],"data_offsets":[0,4]})",
                             R"("w":{"dtype":"F32","data_offsets":[0,4]})",
                             R"("w":{"dtype":"F32","shape":[1],"data_offsets":[0]})"}) {
-    const std::string path = Write(std::string("{") + entry + "}", F32s({1}));
+    const std::string path = Write(absl::StrCat("{", entry, "}"), F32s({1}));
     absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
     EXPECT_FALSE(file.ok()) << entry;
     EXPECT_THAT(file.status().message(), AllOf(HasSubstr(path), HasSubstr("'w'"))) << entry;
