@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the machine (scripts/setup.sh), configures build/ with the tests, builds everything and
-# runs every test through ctest. Exit code: ctest's. Arguments are passed to cmake's configure
-# step (e.g. -DCMAKE_BUILD_TYPE=RelWithDebInfo). Works from any directory.
+# runs every test through ctest. Exit code: ctest's, or that of the set-up or build step that
+# failed. Arguments are passed to cmake's configure step (e.g. -DCMAKE_BUILD_TYPE=RelWithDebInfo).
+# Works from any directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
