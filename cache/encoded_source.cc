@@ -1,12 +1,17 @@
-#include "encoder/encoded_source.h"
+#include "cache/encoded_source.h"
 
 namespace kvmt {
 
-size_t EncodedSource::bytes() const {
-  size_t total = output.size() * sizeof(float);
-  for (const Tensor& k : keys) total += k.size() * sizeof(float);
-  for (const Tensor& v : values) total += v.size() * sizeof(float);
-  return total;
+EncodedSource::EncodedSource(std::shared_ptr<BlockPool> pool, KVBlockLayout layout, int length,
+                             std::vector<BlockId> blocks, Tensor output)
+    : pool_(std::move(pool)),
+      layout_(layout),
+      length_(length),
+      blocks_(std::move(blocks)),
+      output_(std::move(output)) {}
+
+EncodedSource::~EncodedSource() {
+  for (BlockId block : blocks_) pool_->Release(block);
 }
 
 }  // namespace kvmt

@@ -37,9 +37,6 @@ class SelfAttentionCache {
   // min(block_size, length - block * block_size) rows are valid.
   virtual const float* KeyBlock(int seq, int layer, int block) const = 0;
   virtual const float* ValueBlock(int seq, int layer, int block) const = 0;
-
-  // Bytes of K/V memory held (allocated blocks), for accounting.
-  virtual int64_t bytes_reserved() const = 0;
 };
 
 }  // namespace kvmt

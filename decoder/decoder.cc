@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "cache/block_table_cache.h"
+#include "cache/paged_kv_cache.h"
 #include "core/attention.h"
 #include "core/linear.h"
 #include "core/ops.h"
@@ -26,21 +26,26 @@ absl::Status CheckTokens(absl::Span<const int32_t> tokens, int64_t vocab) {
   return absl::OkStatus();
 }
 
-// Cross-attention of query row i over the source K/V of layer `layer` of sources[i].
-void CrossAttend(const float* queries, int64_t rows, const std::vector<const EncodedSource*>& sources,
+// Cross-attention of query row i over the source K/V blocks of layer `layer` of
+// sources[i / rows_per_source].
+void CrossAttend(const float* queries, int64_t rows, absl::Span<const EncodedSource* const> sources,
                  int64_t rows_per_source, int layer, AttentionShape shape, float* context) {
   const int64_t d = static_cast<int64_t>(shape.num_heads) * shape.head_dim;
 #pragma omp parallel
   {
+    std::vector<KeyValueRows> runs;
     std::vector<float> scores;
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const EncodedSource& source = *sources[row / rows_per_source];
-      scores.resize(source.length);
-      const KeyValueRows run{source.keys[layer].data(), source.values[layer].data(), source.length,
-                             d};
-      AttendQuery(queries + row * d, absl::MakeConstSpan(&run, 1), shape, scores.data(),
-                  context + row * d);
+      const int block_size = source.layout().block_size;
+      runs.clear();
+      for (int b = 0; b < source.num_blocks(); ++b) {
+        runs.push_back(KeyValueRows{source.KeyBlock(layer, b), source.ValueBlock(layer, b),
+                                    std::min(block_size, source.length() - b * block_size), d});
+      }
+      scores.resize(source.length());
+      AttendQuery(queries + row * d, runs, shape, scores.data(), context + row * d);
     }
   }
 }
@@ -231,7 +236,10 @@ absl::StatusOr<Tensor> Decoder::ForcedLogits(std::shared_ptr<const EncodedSource
   const int64_t vocab = weights_.output_projection.weight.dim(0);
   const int64_t steps = static_cast<int64_t>(target_ids.size());
   Tensor all({steps, vocab});
-  DecoderState state(std::make_unique<BlockTableCache>(config_.decoder_layers, config_.d_model));
+  const KVBlockLayout layout = source->layout();
+  auto pool = std::make_shared<BlockPool>(
+      layout.block_floats(), layout.blocks_for(steps) * layout.block_floats() * sizeof(float));
+  DecoderState state(std::make_unique<PagedKVCache>(pool, layout));
   state.AddHypothesis(std::move(source));
   Tensor step_logits;
   int32_t token = config_.decoder_start_id;

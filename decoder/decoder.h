@@ -11,7 +11,7 @@
 #include "absl/types/span.h"
 #include "core/tensor.h"
 #include "decoder/decoder_state.h"
-#include "encoder/encoded_source.h"
+#include "cache/encoded_source.h"
 #include "model/model_config.h"
 #include "model/transformer_weights.h"
 

@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "cache/self_attention_cache.h"
-#include "encoder/encoded_source.h"
+#include "cache/encoded_source.h"
 
 namespace kvmt {
 

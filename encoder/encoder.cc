@@ -14,8 +14,12 @@ namespace kvmt {
 Encoder::Encoder(const ModelConfig& config, const TransformerWeights& weights)
     : config_(config), weights_(weights) {}
 
+KVBlockLayout KVLayoutFor(const ModelConfig& config) {
+  return KVBlockLayout{config.decoder_layers, config.d_model, 16};
+}
+
 absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encode(
-    const std::vector<std::vector<int32_t>>& source_ids) const {
+    const std::vector<std::vector<int32_t>>& source_ids, std::shared_ptr<BlockPool> pool) const {
   const int batch = static_cast<int>(source_ids.size());
   if (batch == 0) return std::vector<std::shared_ptr<const EncodedSource>>();
   const int64_t d = config_.d_model;
@@ -76,34 +80,56 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   }
   FinalNorm(config_, weights_.encoder_final_norm, x.data(), rows);
 
-  std::vector<std::shared_ptr<EncodedSource>> encoded(batch);
+  // Source K/V blocks for every segment, taken before any is written so a full pool fails the
+  // batch cleanly; blocks already taken go back if one is missing.
+  const KVBlockLayout kv_layout = KVLayoutFor(config_);
+  if (pool == nullptr) {
+    int64_t blocks = 0;
+    for (int32_t length : lengths) blocks += kv_layout.blocks_for(length);
+    pool = std::make_shared<BlockPool>(kv_layout.block_floats(),
+                                       blocks * kv_layout.block_floats() * sizeof(float));
+  }
+  std::vector<std::vector<BlockId>> blocks(batch);
   for (int b = 0; b < batch; ++b) {
-    auto source = std::make_shared<EncodedSource>();
-    source->length = lengths[b];
-    source->output = Tensor({lengths[b], d});
-    std::memcpy(source->output.data(), x.data() + b * max_length * d,
-                lengths[b] * d * sizeof(float));
-    encoded[b] = std::move(source);
+    for (int64_t i = 0; i < kv_layout.blocks_for(lengths[b]); ++i) {
+      absl::StatusOr<BlockId> block = pool->Allocate();
+      if (!block.ok()) {
+        for (const auto& taken : blocks) {
+          for (BlockId id : taken) pool->Release(id);
+        }
+        return block.status();
+      }
+      blocks[b].push_back(*block);
+    }
   }
 
   // The source K/V of every decoder layer, computed here once and never again while decoding.
   Tensor kv({rows, 2 * d});
-  for (const DecoderLayerWeights& layer : weights_.decoder_layers) {
+  for (int l = 0; l < config_.decoder_layers; ++l) {
+    const DecoderLayerWeights& layer = weights_.decoder_layers[l];
     Linear(x.data(), rows, layer.cross_attention_kv.weight, layer.cross_attention_kv.bias,
            kv.data());
     for (int b = 0; b < batch; ++b) {
-      Tensor keys({lengths[b], d});
-      Tensor values({lengths[b], d});
       for (int64_t t = 0; t < lengths[b]; ++t) {
         const float* row = kv.data() + (b * max_length + t) * 2 * d;
-        std::memcpy(keys.data() + t * d, row, d * sizeof(float));
-        std::memcpy(values.data() + t * d, row + d, d * sizeof(float));
+        float* block = pool->data(blocks[b][t / kv_layout.block_size]);
+        const int slot = static_cast<int>(t % kv_layout.block_size);
+        std::memcpy(block + kv_layout.offset(l, 0, slot), row, d * sizeof(float));
+        std::memcpy(block + kv_layout.offset(l, 1, slot), row + d, d * sizeof(float));
       }
-      encoded[b]->keys.push_back(std::move(keys));
-      encoded[b]->values.push_back(std::move(values));
     }
   }
-  return std::vector<std::shared_ptr<const EncodedSource>>(encoded.begin(), encoded.end());
+
+  std::vector<std::shared_ptr<const EncodedSource>> encoded;
+  encoded.reserve(batch);
+  for (int b = 0; b < batch; ++b) {
+    Tensor output({lengths[b], d});
+    std::memcpy(output.data(), x.data() + b * max_length * d, lengths[b] * d * sizeof(float));
+    encoded.push_back(std::make_shared<const EncodedSource>(pool, kv_layout, lengths[b],
+                                                            std::move(blocks[b]),
+                                                            std::move(output)));
+  }
+  return encoded;
 }
 
 }  // namespace kvmt

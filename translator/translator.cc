@@ -1,5 +1,7 @@
 #include "translator/translator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 
@@ -50,13 +52,73 @@ absl::StatusOr<std::vector<int32_t>> ToIds(const std::vector<std::string>& token
 
 }  // namespace
 
+// Blocks promised to a batch by admission, given back when the batch ends however it ends.
+class Reservation {
+ public:
+  Reservation(BlockPool& pool, int64_t blocks) : pool_(pool), blocks_(blocks) {}
+  ~Reservation() { pool_.Unreserve(blocks_); }
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+
+ private:
+  BlockPool& pool_;
+  const int64_t blocks_;
+};
+
 class Translator::Impl {
  public:
   Impl(const Model& model, const TranslatorOptions& options)
       : model(model),
         options(options),
         encoder(model.config, model.weights),
-        decoder(model.config, model.weights) {}
+        decoder(model.config, model.weights),
+        layout(KVLayoutFor(model.config)),
+        pool(std::make_shared<BlockPool>(
+            layout.block_floats(),
+            options.cache_memory_bytes > 0
+                ? options.cache_memory_bytes
+                : DefaultCacheMemoryBytes(model.config, options.max_batch_size))),
+        source_cache(options.source_cache_bytes >= 0
+                         ? options.source_cache_bytes
+                         : pool->total_blocks() * layout.block_floats() *
+                               static_cast<int64_t>(sizeof(float)) / 4) {
+    pool->SetEvictor([this] { return source_cache.EvictIdle(); });
+  }
+
+  ~Impl() {
+    pool->SetEvictor(nullptr);
+    source_cache.Clear();
+  }
+
+  // Worst-case blocks of a segment: its source K/V plus a separate chain per beam.
+  int64_t BlocksNeeded(const SegmentIds& segment, const SearchOptions& search_options) const {
+    return layout.blocks_for(static_cast<int64_t>(segment.source.size())) +
+           static_cast<int64_t>(std::max(1, search_options.beam_size)) *
+               layout.blocks_for(search_options.max_decoding_length);
+  }
+
+  absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> EncodeWithCache(
+      const std::vector<SegmentIds>& segments, size_t begin, size_t end) const {
+    std::vector<std::shared_ptr<const EncodedSource>> encoded(end - begin);
+    std::vector<std::vector<int32_t>> missing;
+    std::vector<size_t> missing_index;
+    for (size_t i = begin; i < end; ++i) {
+      encoded[i - begin] = source_cache.Lookup(segments[i].source);
+      if (encoded[i - begin] == nullptr) {
+        missing.push_back(segments[i].source);
+        missing_index.push_back(i - begin);
+      }
+    }
+    if (missing.empty()) return encoded;
+    absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> fresh =
+        encoder.Encode(missing, pool);
+    if (!fresh.ok()) return fresh.status();
+    for (size_t j = 0; j < missing.size(); ++j) {
+      source_cache.Insert(missing[j], (*fresh)[j]);
+      encoded[missing_index[j]] = std::move((*fresh)[j]);
+    }
+    return encoded;
+  }
 
   absl::StatusOr<std::vector<SearchResult>> Run(const std::vector<SegmentIds>& segments,
                                                 const SearchOptions& search_options) const {
@@ -66,20 +128,40 @@ class Translator::Impl {
                                       model.weights.output_projection.weight.dim(0)};
     std::vector<SearchResult> results;
     results.reserve(segments.size());
-    const size_t batch_size = static_cast<size_t>(std::max(1, options.max_batch_size));
-    for (size_t begin = 0; begin < segments.size(); begin += batch_size) {
-      const size_t end = std::min(segments.size(), begin + batch_size);
-      std::vector<std::vector<int32_t>> sources;
-      std::vector<std::vector<int32_t>> prefixes;
-      for (size_t i = begin; i < end; ++i) {
-        sources.push_back(segments[i].source);
-        prefixes.push_back(segments[i].target_prefix);
+    const size_t max_batch = static_cast<size_t>(std::max(1, options.max_batch_size));
+    for (size_t begin = 0; begin < segments.size();) {
+      // Admission: as many segments as the batch size and the pool allow; a segment that could
+      // never fit is an error, one that cannot fit yet waits for other callers to finish.
+      size_t end = begin;
+      int64_t blocks = 0;
+      while (end < segments.size() && end - begin < max_batch) {
+        const int64_t needed = BlocksNeeded(segments[end], search_options);
+        if (needed > pool->total_blocks()) {
+          const int64_t block_bytes = layout.block_floats() * static_cast<int64_t>(sizeof(float));
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "a segment of ", segments[end].source.size(), " source tokens with beam size ",
+              search_options.beam_size, " and max decoding length ",
+              search_options.max_decoding_length, " needs ", needed * block_bytes / 1024,
+              " KiB of KV cache, more than the cache memory limit of ",
+              pool->total_blocks() * block_bytes / 1024, " KiB"));
+        }
+        if (blocks + needed > pool->total_blocks()) break;
+        blocks += needed;
+        ++end;
       }
+      if (!pool->Reserve(blocks, absl::InfiniteDuration())) {
+        return absl::InternalError("cache admission: reservation refused");
+      }
+      const Reservation reservation(*pool, blocks);
+
+      std::vector<std::vector<int32_t>> prefixes;
+      for (size_t i = begin; i < end; ++i) prefixes.push_back(segments[i].target_prefix);
       absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
-          encoder.Encode(sources);
+          EncodeWithCache(segments, begin, end);
       if (!encoded.ok()) return encoded.status();
-      std::unique_ptr<StepModel> step_model =
-          options.use_cache ? MakeCachedStepModel(decoder) : MakeUncachedStepModel(decoder);
+      std::unique_ptr<StepModel> step_model = options.use_cache
+                                                  ? MakeCachedStepModel(decoder, pool)
+                                                  : MakeUncachedStepModel(decoder);
       absl::StatusOr<std::vector<SearchResult>> batch =
           Search(*step_model, *encoded, prefixes, search_options, vocabulary);
       if (!batch.ok()) return batch.status();
@@ -92,6 +174,7 @@ class Translator::Impl {
       }
       stats_segments += static_cast<int64_t>(end - begin);
       std::move(batch->begin(), batch->end(), std::back_inserter(results));
+      begin = end;
     }
     return results;
   }
@@ -100,6 +183,9 @@ class Translator::Impl {
   const TranslatorOptions options;
   const Encoder encoder;
   const Decoder decoder;
+  const KVBlockLayout layout;
+  const std::shared_ptr<BlockPool> pool;
+  mutable SourceCache source_cache;
   mutable std::atomic<int64_t> stats_segments{0};
   mutable std::atomic<int64_t> stats_source_tokens{0};
   mutable std::atomic<int64_t> stats_target_tokens{0};
@@ -122,6 +208,19 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(
   }
   auto impl = std::make_unique<Impl>(*model, options);
   return std::unique_ptr<Translator>(new Translator(std::move(model), std::move(impl)));
+}
+
+CacheStats Translator::cache_stats() const {
+  return CacheStats{impl_->pool->stats(), impl_->source_cache.stats()};
+}
+
+int64_t Translator::DefaultCacheMemoryBytes(const ModelConfig& config, int max_batch_size) {
+  const KVBlockLayout layout = KVLayoutFor(config);
+  const int64_t block_bytes = layout.block_floats() * static_cast<int64_t>(sizeof(float));
+  const int64_t per_segment = (layout.blocks_for(256) + 4 * layout.blocks_for(256)) * block_bytes;
+  const int64_t wanted = 2 * per_segment * std::max(1, max_batch_size);
+  const int64_t physical = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  return std::max<int64_t>(std::min(wanted, physical / 4), 4 * per_segment);
 }
 
 TranslationStats Translator::stats() const {

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cache/block_pool.h"
+#include "cache/source_cache.h"
 #include "decoder/search/search_options.h"
 #include "kvmt/v1/translation.pb.h"
 #include "model/model.h"
@@ -17,7 +19,19 @@ namespace kvmt {
 struct TranslatorOptions {
   int threads = 0;            // 0: all cores.
   bool use_cache = true;      // false: the textbook decoder that recomputes the whole prefix.
-  int max_batch_size = 32;    // Segments encoded and decoded together.
+  int max_batch_size = 32;    // Segments encoded and decoded together (fewer if memory is short).
+  // Budget of the K/V block pool (self-attention caches and source K/V), allocated once.
+  // 0: DefaultCacheMemoryBytes.
+  int64_t cache_memory_bytes = 0;
+  // Byte limit of the source cache (encoder results kept across calls). -1: a quarter of the
+  // pool; 0: off.
+  int64_t source_cache_bytes = -1;
+};
+
+// Memory accounting of a Translator's K/V cache.
+struct CacheStats {
+  BlockPoolStats pool;
+  SourceCacheStats source_cache;
 };
 
 // Statistics of the calls made so far (for the CLI summary and the service's metrics).
@@ -52,6 +66,11 @@ class Translator {
 
   const Model& model() const { return *model_; }
   TranslationStats stats() const;
+  CacheStats cache_stats() const;
+
+  // The pool budget used when none is given: room for a full batch of segments with 256 source
+  // tokens, beam 4 and 256 target tokens, twice over, within a quarter of physical memory.
+  static int64_t DefaultCacheMemoryBytes(const ModelConfig& config, int max_batch_size);
 
  private:
   class Impl;

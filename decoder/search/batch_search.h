@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "decoder/search/search_options.h"
 #include "decoder/search/step_model.h"
-#include "encoder/encoded_source.h"
+#include "cache/encoded_source.h"
 
 namespace kvmt {
 

@@ -1,16 +1,18 @@
 #include "decoder/search/step_model.h"
 
-#include "cache/block_table_cache.h"
+#include "cache/paged_kv_cache.h"
+#include "encoder/encoder.h"
 
 namespace kvmt {
 namespace {
 
 class CachedStepModel : public StepModel {
  public:
-  explicit CachedStepModel(const Decoder& decoder)
+  CachedStepModel(const Decoder& decoder, std::shared_ptr<BlockPool> pool)
       : decoder_(decoder),
-        state_(std::make_unique<BlockTableCache>(decoder.config().decoder_layers,
-                                                 decoder.config().d_model)) {}
+        state_(std::make_unique<PagedKVCache>(
+            std::move(pool),
+            KVLayoutFor(decoder.config()))) {}
 
   absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
     return decoder_.Step(tokens, state_, logits);
@@ -73,8 +75,9 @@ class UncachedStepModel : public StepModel {
 
 }  // namespace
 
-std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder) {
-  return std::make_unique<CachedStepModel>(decoder);
+std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder,
+                                               std::shared_ptr<BlockPool> pool) {
+  return std::make_unique<CachedStepModel>(decoder, std::move(pool));
 }
 
 std::unique_ptr<StepModel> MakeUncachedStepModel(const Decoder& decoder) {

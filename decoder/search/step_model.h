@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "cache/block_pool.h"
 #include "core/tensor.h"
 #include "decoder/decoder.h"
 
@@ -25,8 +26,9 @@ class StepModel {
   virtual void AddHypothesis(std::shared_ptr<const EncodedSource> source) = 0;
 };
 
-// On the KV cache: each step feeds one token per hypothesis.
-std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder);
+// On a PagedKVCache over `pool`: each step feeds one token per hypothesis.
+std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder,
+                                               std::shared_ptr<BlockPool> pool);
 
 // The textbook decoder: every step recomputes each hypothesis's whole input sequence.
 std::unique_ptr<StepModel> MakeUncachedStepModel(const Decoder& decoder);

@@ -58,7 +58,10 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
     auto encoded = encoder_->Encode(sources);
     EXPECT_TRUE(encoded.ok()) << encoded.status();
     std::unique_ptr<StepModel> step_model =
-        cached ? MakeCachedStepModel(*decoder_) : MakeUncachedStepModel(*decoder_);
+        cached ? MakeCachedStepModel(*decoder_, std::make_shared<BlockPool>(
+                                                    KVLayoutFor(model_->config).block_floats(),
+                                                    int64_t{64} << 20))
+               : MakeUncachedStepModel(*decoder_);
     const SearchVocabulary vocabulary{0, 1, {}, 30};
     auto results = Search(*step_model, *encoded, prefixes, options, vocabulary);
     EXPECT_TRUE(results.ok()) << results.status();
