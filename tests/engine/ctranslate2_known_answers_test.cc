@@ -71,17 +71,19 @@ TEST_P(KnownAnswersTest, TranslatesLikeCTranslate2) {
   }
 }
 
+std::string ModelName(const ::testing::TestParamInfo<std::string>& param) {
+  std::string name = param.param;
+  for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return name;
+}
+
 INSTANTIATE_TEST_SUITE_P(SharedModels, KnownAnswersTest,
                          ::testing::Values("ct2-v2-aren-transliteration",
                                            "ct2-v2-aren-transliteration-i8",
                                            "ct2-v2-aren-transliteration-i16",
                                            "ct2-v1-aren-transliteration",
                                            "ct2-v1-aren-transliteration-i16"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& c : name) c = std::isalnum(c) ? c : '_';
-                           return name;
-                         });
+                         ModelName);
 
 TEST(KnownAnswersTest, GreedyAndScoresAgreeAcrossPrecisions) {
   // f32 vs int8: the same best tokens, scores within quantisation noise.
