@@ -19,8 +19,17 @@ void PagedKVCache::ReleaseAll(Sequence& sequence) {
   sequence.length = 0;
 }
 
+namespace {
+
+// Block tables are sized for 1024 positions up front so that appending and reordering do not
+// reallocate them while decoding.
+constexpr size_t kReservedBlocksPerSequence = 64;
+
+}  // namespace
+
 int PagedKVCache::AddSequence() {
   sequences_.emplace_back();
+  sequences_.back().blocks.reserve(kReservedBlocksPerSequence);
   return static_cast<int>(sequences_.size()) - 1;
 }
 
@@ -58,7 +67,10 @@ absl::Status PagedKVCache::Reorder(absl::Span<const int32_t> parents) {
           absl::StrCat("cache reorder: parent ", parent, " of ", num_sequences(), " sequences"));
     }
   }
-  spare_.resize(parents.size());
+  if (spare_.size() < parents.size()) {
+    spare_.resize(parents.size());
+    for (Sequence& sequence : spare_) sequence.blocks.reserve(kReservedBlocksPerSequence);
+  }
   for (size_t i = 0; i < parents.size(); ++i) {
     const Sequence& parent = sequences_[parents[i]];
     Sequence& child = spare_[i];
@@ -69,7 +81,13 @@ absl::Status PagedKVCache::Reorder(absl::Span<const int32_t> parents) {
                                   layout_.num_layers * sizeof(float);
   }
   for (Sequence& sequence : sequences_) ReleaseAll(sequence);
+  // Keep the surplus slots (and their reserved tables) in spare_ for the next reorder.
+  const size_t count = parents.size();
   sequences_.swap(spare_);
+  while (sequences_.size() > count) {
+    spare_.push_back(std::move(sequences_.back()));
+    sequences_.pop_back();
+  }
   return absl::OkStatus();
 }
 

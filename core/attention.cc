@@ -4,6 +4,8 @@
 #include <limits>
 #include <vector>
 
+#include "core/parallel_for.h"
+
 namespace kvmt {
 
 void AttendQuery(const float* q, absl::Span<const KeyValueRows> runs, AttentionShape shape,
@@ -48,21 +50,19 @@ void SequenceAttention(const float* q, int64_t q_stride, const float* k, const f
                        absl::Span<const int32_t> key_lengths, bool causal, AttentionShape shape,
                        float* out, int64_t out_stride) {
   const int64_t total = static_cast<int64_t>(batch) * q_rows;
-#pragma omp parallel
-  {
-    std::vector<float> scores(kv_rows);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < total; ++row) {
-      const int64_t b = row / q_rows;
-      const int64_t t = row % q_rows;
-      int64_t n = key_lengths[b];
-      if (causal) n = std::min<int64_t>(n, t + 1);
-      const int64_t first = b * kv_rows;
-      const KeyValueRows run{k + first * kv_stride, v + first * kv_stride, n, kv_stride};
-      AttendQuery(q + row * q_stride, absl::MakeConstSpan(&run, 1), shape, scores.data(),
-                  out + row * out_stride);
-    }
-  }
+  const int64_t d = static_cast<int64_t>(shape.num_heads) * shape.head_dim;
+  ParallelFor(total, 2 * kv_rows * d, [&](int64_t row) {
+    thread_local std::vector<float> scores;
+    scores.resize(std::max<size_t>(scores.size(), kv_rows));
+    const int64_t b = row / q_rows;
+    const int64_t t = row % q_rows;
+    int64_t n = key_lengths[b];
+    if (causal) n = std::min<int64_t>(n, t + 1);
+    const int64_t first = b * kv_rows;
+    const KeyValueRows run{k + first * kv_stride, v + first * kv_stride, n, kv_stride};
+    AttendQuery(q + row * q_stride, absl::MakeConstSpan(&run, 1), shape, scores.data(),
+                out + row * out_stride);
+  });
 }
 
 }  // namespace kvmt

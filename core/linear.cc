@@ -59,6 +59,7 @@ const MatMulPrimitive& GetPrimitive(int64_t k, int64_t n, bool has_bias) {
 
 void Linear(const float* x, int64_t m, const Tensor& weight, const Tensor& bias, float* y) {
   if (m == 0) return;
+  const OneDnnCallScope scope;
   const int64_t n = weight.dim(0);
   const int64_t k = weight.dim(1);
   const bool has_bias = !bias.empty();

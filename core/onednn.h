@@ -9,4 +9,17 @@ namespace kvmt {
 dnnl::engine& CpuEngine();
 dnnl::stream& ThreadStream();
 
+// Marks code that prepares or runs a oneDNN primitive. oneDNN allocates at every execute (its
+// argument map, and work buffers on its OpenMP threads); the allocation-counting test uses this
+// to tell those allocations from kvmt's own. Process-wide, because oneDNN's worker threads
+// allocate on the caller's behalf.
+class OneDnnCallScope {
+ public:
+  OneDnnCallScope();
+  ~OneDnnCallScope();
+  OneDnnCallScope(const OneDnnCallScope&) = delete;
+  OneDnnCallScope& operator=(const OneDnnCallScope&) = delete;
+  static bool active();
+};
+
 }  // namespace kvmt

@@ -2,9 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#include "core/parallel_for.h"
 
 namespace kvmt {
 
@@ -14,8 +17,7 @@ void LayerNorm(const float* x, int64_t rows, int64_t d, const Tensor& gamma, con
                float epsilon, float* y) {
   const float* g = gamma.data();
   const float* b = beta.data();
-#pragma omp parallel for if (rows * d > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
+  ParallelFor(rows, 4 * d, [&](int64_t r) {
     const float* in = x + r * d;
     float* out = y + r * d;
     float mean = 0.0f;
@@ -29,11 +31,10 @@ void LayerNorm(const float* x, int64_t rows, int64_t d, const Tensor& gamma, con
     variance /= static_cast<float>(d);
     const float inv_std = 1.0f / std::sqrt(variance + epsilon);
     for (int64_t i = 0; i < d; ++i) out[i] = (in[i] - mean) * inv_std * g[i] + b[i];
-  }
+  });
 }
 
 void AddInPlace(float* y, const float* x, int64_t n) {
-#pragma omp parallel for if (n > 65536)
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
@@ -50,13 +51,12 @@ void EmbedTokens(const Tensor& table, absl::Span<const int32_t> ids, float scale
                  const Tensor& positions, absl::Span<const int32_t> position, float* out) {
   const int64_t d = table.dim(1);
   const int64_t rows = static_cast<int64_t>(ids.size());
-#pragma omp parallel for if (rows * d > 65536)
-  for (int64_t r = 0; r < rows; ++r) {
+  ParallelFor(rows, d, [&](int64_t r) {
     const float* embedding = table.data() + static_cast<int64_t>(ids[r]) * d;
     const float* encoding = positions.data() + static_cast<int64_t>(position[r]) * d;
     float* row = out + r * d;
     for (int64_t i = 0; i < d; ++i) row[i] = embedding[i] * scale + encoding[i];
-  }
+  });
 }
 
 }  // namespace kvmt

@@ -8,13 +8,30 @@
 #include "core/attention.h"
 #include "core/linear.h"
 #include "core/ops.h"
+#include "core/parallel_for.h"
 #include "encoder/sublayer.h"
 
 namespace kvmt {
 namespace {
 
 // Scratch slots of DecoderState.
-enum Slot { kX, kNormed, kQkv, kContext, kProjected, kInner, kScores };
+enum Slot { kX, kNormed, kQkv, kContext, kProjected, kInner, kLogits };
+
+// Per-thread attention buffers, kept across steps (OpenMP threads persist) and sized for the
+// longest sequence up front, so that steps do not allocate once warmed up.
+struct AttentionScratch {
+  std::vector<KeyValueRows> runs;
+  std::vector<float> scores;
+};
+
+AttentionScratch& ThreadAttentionScratch(int64_t max_rows, int block_size) {
+  thread_local AttentionScratch scratch;
+  if (static_cast<int64_t>(scratch.scores.size()) < max_rows) {
+    scratch.scores.resize(max_rows);
+    scratch.runs.reserve((max_rows + block_size - 1) / block_size);
+  }
+  return scratch;
+}
 
 absl::Status CheckTokens(absl::Span<const int32_t> tokens, int64_t vocab) {
   for (int32_t id : tokens) {
@@ -29,25 +46,21 @@ absl::Status CheckTokens(absl::Span<const int32_t> tokens, int64_t vocab) {
 // Cross-attention of query row i over the source K/V blocks of layer `layer` of
 // sources[i / rows_per_source].
 void CrossAttend(const float* queries, int64_t rows, absl::Span<const EncodedSource* const> sources,
-                 int64_t rows_per_source, int layer, AttentionShape shape, float* context) {
+                 int64_t rows_per_source, int layer, AttentionShape shape, int64_t max_source,
+                 float* context) {
   const int64_t d = static_cast<int64_t>(shape.num_heads) * shape.head_dim;
-#pragma omp parallel
-  {
-    std::vector<KeyValueRows> runs;
-    std::vector<float> scores;
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows; ++row) {
-      const EncodedSource& source = *sources[row / rows_per_source];
-      const int block_size = source.layout().block_size;
-      runs.clear();
-      for (int b = 0; b < source.num_blocks(); ++b) {
-        runs.push_back(KeyValueRows{source.KeyBlock(layer, b), source.ValueBlock(layer, b),
-                                    std::min(block_size, source.length() - b * block_size), d});
-      }
-      scores.resize(source.length());
-      AttendQuery(queries + row * d, runs, shape, scores.data(), context + row * d);
+  ParallelFor(rows, 2 * sources[0]->length() * d, [&](int64_t row) {
+    const EncodedSource& source = *sources[row / rows_per_source];
+    const int block_size = source.layout().block_size;
+    AttentionScratch& scratch = ThreadAttentionScratch(max_source, block_size);
+    scratch.runs.clear();
+    for (int b = 0; b < source.num_blocks(); ++b) {
+      scratch.runs.push_back(KeyValueRows{source.KeyBlock(layer, b), source.ValueBlock(layer, b),
+                                          std::min(block_size, source.length() - b * block_size),
+                                          d});
     }
-  }
+    AttendQuery(queries + row * d, scratch.runs, shape, scratch.scores.data(), context + row * d);
+  });
 }
 
 }  // namespace
@@ -55,14 +68,15 @@ void CrossAttend(const float* queries, int64_t rows, absl::Span<const EncodedSou
 Decoder::Decoder(const ModelConfig& config, const TransformerWeights& weights)
     : config_(config), weights_(weights) {}
 
-absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state,
-                           Tensor& logits) const {
+absl::StatusOr<absl::Span<float>> Decoder::Step(absl::Span<const int32_t> tokens,
+                                                DecoderState& state) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n != state.num_hypotheses()) {
     return absl::InvalidArgumentError(absl::StrCat("decoder step: ", n, " tokens for ",
                                                    state.num_hypotheses(), " hypotheses"));
   }
   const int64_t vocab = weights_.output_projection.weight.dim(0);
+  if (n == 0) return absl::Span<float>();
   if (absl::Status status = CheckTokens(tokens, weights_.target_embeddings.dim(0)); !status.ok()) {
     return status;
   }
@@ -70,7 +84,8 @@ absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state
   const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
   SelfAttentionCache& cache = state.cache();
 
-  std::vector<int32_t> positions(n);
+  std::vector<int32_t>& positions = state.positions();
+  positions.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     if (state.length(i) >= weights_.target_positions.dim(0)) {
       return absl::OutOfRangeError(absl::StrCat("target length ", state.length(i) + 1,
@@ -91,9 +106,12 @@ absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state
   EmbedTokens(weights_.target_embeddings, tokens, config_.embedding_scale,
               weights_.target_positions, positions, x);
 
-  std::vector<const EncodedSource*> sources(n);
+  std::vector<const EncodedSource*>& sources = state.source_pointers();
+  sources.resize(n);
   for (int64_t i = 0; i < n; ++i) sources[i] = &state.source(i);
   const int block_size = cache.block_size();
+  const int64_t max_target = weights_.target_positions.dim(0);
+  const int64_t max_source = weights_.source_positions.dim(0);
 
   for (size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
     const int layer_index = static_cast<int>(l);
@@ -108,23 +126,17 @@ absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state
       std::memcpy(cache.ValueRow(i, layer_index, positions[i]), qkv + i * 3 * d + 2 * d,
                   d * sizeof(float));
     }
-#pragma omp parallel
-    {
-      std::vector<KeyValueRows> runs;
-      std::vector<float> scores;
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) {
-        const int length = positions[i] + 1;
-        runs.clear();
-        for (int b = 0; b * block_size < length; ++b) {
-          runs.push_back(KeyValueRows{cache.KeyBlock(i, layer_index, b),
-                                      cache.ValueBlock(i, layer_index, b),
-                                      std::min(block_size, length - b * block_size), d});
-        }
-        scores.resize(length);
-        AttendQuery(qkv + i * 3 * d, runs, shape, scores.data(), context + i * d);
+    ParallelFor(n, 2 * (positions[0] + 1) * d, [&](int64_t i) {
+      const int length = positions[i] + 1;
+      AttentionScratch& scratch = ThreadAttentionScratch(max_target, block_size);
+      scratch.runs.clear();
+      for (int b = 0; b * block_size < length; ++b) {
+        scratch.runs.push_back(KeyValueRows{cache.KeyBlock(i, layer_index, b),
+                                            cache.ValueBlock(i, layer_index, b),
+                                            std::min(block_size, length - b * block_size), d});
       }
-    }
+      AttendQuery(qkv + i * 3 * d, scratch.runs, shape, scratch.scores.data(), context + i * d);
+    });
     Linear(context, n, layer.self_attention_output.weight, layer.self_attention_output.bias,
            projected);
     SublayerResidual(config_, layer.self_attention_norm, x, projected, n);
@@ -133,7 +145,7 @@ absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state
     input = SublayerInput(config_, layer.cross_attention_norm, x, n, normed);
     Linear(input, n, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
            projected);
-    CrossAttend(projected, n, sources, 1, layer_index, shape, context);
+    CrossAttend(projected, n, sources, 1, layer_index, shape, max_source, context);
     Linear(context, n, layer.cross_attention_output.weight, layer.cross_attention_output.bias,
            projected);
     SublayerResidual(config_, layer.cross_attention_norm, x, projected, n);
@@ -143,9 +155,9 @@ absl::Status Decoder::Step(absl::Span<const int32_t> tokens, DecoderState& state
   }
   FinalNorm(config_, weights_.decoder_final_norm, x, n);
 
-  if (logits.rank() != 2 || logits.dim(0) != n || logits.dim(1) != vocab) logits = Tensor({n, vocab});
-  Linear(x, n, weights_.output_projection.weight, weights_.output_projection.bias, logits.data());
-  return absl::OkStatus();
+  float* logits = state.Scratch(kLogits, n * vocab);
+  Linear(x, n, weights_.output_projection.weight, weights_.output_projection.bias, logits);
+  return absl::Span<float>(logits, static_cast<size_t>(n * vocab));
 }
 
 absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& inputs,
@@ -210,7 +222,7 @@ absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& 
     Linear(input, rows, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
            projected.data());
     CrossAttend(projected.data(), rows, sources, max_length, static_cast<int>(l), shape,
-                context.data());
+                weights_.source_positions.dim(0), context.data());
     Linear(context.data(), rows, layer.cross_attention_output.weight,
            layer.cross_attention_output.bias, projected.data());
     SublayerResidual(config_, layer.cross_attention_norm, x.data(), projected.data(), rows);
@@ -241,14 +253,11 @@ absl::StatusOr<Tensor> Decoder::ForcedLogits(std::shared_ptr<const EncodedSource
       layout.block_floats(), layout.blocks_for(steps) * layout.block_floats() * sizeof(float));
   DecoderState state(std::make_unique<PagedKVCache>(pool, layout));
   state.AddHypothesis(std::move(source));
-  Tensor step_logits;
   int32_t token = config_.decoder_start_id;
   for (int64_t t = 0; t < steps; ++t) {
-    if (absl::Status status = Step(absl::MakeConstSpan(&token, 1), state, step_logits);
-        !status.ok()) {
-      return status;
-    }
-    std::memcpy(all.data() + t * vocab, step_logits.data(), vocab * sizeof(float));
+    absl::StatusOr<absl::Span<float>> step_logits = Step(absl::MakeConstSpan(&token, 1), state);
+    if (!step_logits.ok()) return step_logits.status();
+    std::memcpy(all.data() + t * vocab, step_logits->data(), vocab * sizeof(float));
     token = target_ids[t];
   }
   return all;

@@ -22,8 +22,10 @@ class Decoder {
   Decoder(const ModelConfig& config, const TransformerWeights& weights);
 
   // Feeds tokens[i] to hypothesis i of `state` at position state.length(i), appends its K/V to
-  // the cache (length grows by one) and writes logits [N, target_vocab] to `logits`.
-  absl::Status Step(absl::Span<const int32_t> tokens, DecoderState& state, Tensor& logits) const;
+  // the cache (length grows by one) and returns logits [N, target_vocab], row-major, in the
+  // state's scratch memory (valid until the next step). Allocates nothing once warmed up.
+  absl::StatusOr<absl::Span<float>> Step(absl::Span<const int32_t> tokens,
+                                         DecoderState& state) const;
 
   // The textbook decoder without a KV cache: runs every hypothesis's whole input sequence
   // (start token first) and writes the logits of its last position, [N, target_vocab].

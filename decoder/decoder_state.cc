@@ -12,10 +12,10 @@ int DecoderState::AddHypothesis(std::shared_ptr<const EncodedSource> source) {
 
 absl::Status DecoderState::Reorder(absl::Span<const int32_t> parents) {
   if (absl::Status status = cache_->Reorder(parents); !status.ok()) return status;
-  std::vector<std::shared_ptr<const EncodedSource>> sources;
-  sources.reserve(parents.size());
-  for (int32_t parent : parents) sources.push_back(sources_[parent]);
-  sources_ = std::move(sources);
+  reordered_sources_.clear();
+  for (int32_t parent : parents) reordered_sources_.push_back(sources_[parent]);
+  sources_.swap(reordered_sources_);
+  reordered_sources_.clear();
   return absl::OkStatus();
 }
 

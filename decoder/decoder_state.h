@@ -30,11 +30,17 @@ class DecoderState {
 
   // Scratch buffer `slot` with room for at least `floats` values (contents unspecified).
   float* Scratch(int slot, int64_t floats);
+  // Per-step bookkeeping buffers, kept so that steps do not allocate.
+  std::vector<int32_t>& positions() { return positions_; }
+  std::vector<const EncodedSource*>& source_pointers() { return source_pointers_; }
 
  private:
   std::unique_ptr<SelfAttentionCache> cache_;
   std::vector<std::shared_ptr<const EncodedSource>> sources_;
+  std::vector<std::shared_ptr<const EncodedSource>> reordered_sources_;
   std::vector<std::vector<float>> scratch_;
+  std::vector<int32_t> positions_;
+  std::vector<const EncodedSource*> source_pointers_;
 };
 
 }  // namespace kvmt

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/ops.h"
 
@@ -12,21 +11,6 @@ namespace kvmt {
 namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
-
-struct Candidate {
-  float score;
-  int64_t flat;  // Row within the segment's group * vocab + token.
-};
-
-// Best first; ties: lower flattened index first (docs/DECODING.md).
-bool Better(const Candidate& a, const Candidate& b) {
-  return a.score > b.score || (a.score == b.score && a.flat < b.flat);
-}
-
-void ApplyRepetitionPenalty(const std::vector<int32_t>& tokens, float penalty, float* logits) {
-  absl::flat_hash_set<int32_t> seen(tokens.begin(), tokens.end());
-  for (int32_t id : seen) logits[id] = logits[id] < 0 ? logits[id] * penalty : logits[id] / penalty;
-}
 
 void BlockRepeatedNgrams(const std::vector<int32_t>& tokens, int n, float* log_probs) {
   const int length = static_cast<int>(tokens.size());
@@ -54,13 +38,58 @@ float NormalisedScore(float cumulative, size_t length, float length_penalty) {
   return cumulative / std::pow(static_cast<float>(length), length_penalty);
 }
 
+}  // namespace
+
+struct BatchSearch::Segment {
+  uint64_t id = 0;
+  SearchOptions options;
+  std::vector<int32_t> prefix;
+  std::mt19937_64 generator;
+  int32_t eos_id = 0;
+  bool has_next = false;  // Per step: some hypothesis continues.
+  struct Finished {
+    std::vector<int32_t> tokens;
+    float score = 0.0f;
+  };
+  std::vector<Finished> finished;
+
+  int beam() const { return std::max(1, options.beam_size); }
+  bool sampling() const { return beam() == 1 && options.sampling_topk != 1; }
+  bool done() const { return static_cast<int>(finished.size()) >= beam() || !has_next; }
+
+  SearchResult Result() {
+    std::stable_sort(finished.begin(), finished.end(),
+                     [](const Finished& a, const Finished& b) { return a.score > b.score; });
+    SearchResult result;
+    const size_t count = std::min<size_t>(finished.size(), options.num_hypotheses);
+    for (size_t i = 0; i < count; ++i) {
+      SearchHypothesis hypothesis{std::move(finished[i].tokens), finished[i].score};
+      if (!options.return_end_token && !hypothesis.ids.empty() &&
+          hypothesis.ids.back() == eos_id) {
+        hypothesis.ids.pop_back();
+      }
+      result.hypotheses.push_back(std::move(hypothesis));
+    }
+    return result;
+  }
+};
+
+namespace {
+
+// Best first; ties: lower flattened index first (docs/DECODING.md).
+template <typename C>
+bool Better(const C& a, const C& b) {
+  return a.score > b.score || (a.score == b.score && a.flat < b.flat);
+}
+
 // Keeps the `count` best (score, flat) pairs of a row in `heap` (a min-heap on Better).
+template <typename C>
 void TopOfRow(const float* row, int64_t vocab, float offset, int64_t flat_base, size_t count,
-              std::vector<Candidate>& heap) {
-  auto worse_on_top = [](const Candidate& a, const Candidate& b) { return Better(a, b); };
+              std::vector<C>& heap) {
+  auto worse_on_top = [](const C& a, const C& b) { return Better(a, b); };
   for (int64_t v = 0; v < vocab; ++v) {
     if (row[v] == kMinusInf) continue;
-    const Candidate candidate{offset + row[v], flat_base + v};
+    const C candidate{offset + row[v], flat_base + v};
     if (heap.size() < count) {
       heap.push_back(candidate);
       std::push_heap(heap.begin(), heap.end(), worse_on_top);
@@ -73,8 +102,9 @@ void TopOfRow(const float* row, int64_t vocab, float offset, int64_t flat_base, 
 }
 
 int32_t Sample(const float* logits, const float* log_probs, int64_t vocab,
-               const SearchOptions& options, std::mt19937_64& generator) {
-  std::vector<std::pair<float, int32_t>> allowed;
+               const SearchOptions& options, std::mt19937_64& generator,
+               std::vector<std::pair<float, int32_t>>& allowed) {
+  allowed.clear();
   for (int64_t v = 0; v < vocab; ++v) {
     if (log_probs[v] != kMinusInf) {
       allowed.emplace_back(logits[v] / options.sampling_temperature, static_cast<int32_t>(v));
@@ -101,39 +131,8 @@ int32_t Sample(const float* logits, const float* log_probs, int64_t vocab,
 
 }  // namespace
 
-struct BatchSearch::Segment {
-  uint64_t id = 0;
-  SearchOptions options;
-  std::vector<int32_t> prefix;
-  std::mt19937_64 generator;
-  struct Finished {
-    std::vector<int32_t> tokens;
-    float score = 0.0f;
-  };
-  std::vector<Finished> finished;
-  int beam() const { return std::max(1, options.beam_size); }
-  bool sampling() const { return beam() == 1 && options.sampling_topk != 1; }
-
-  SearchResult Result() {
-    std::stable_sort(finished.begin(), finished.end(),
-                     [](const Finished& a, const Finished& b) { return a.score > b.score; });
-    SearchResult result;
-    const size_t count = std::min<size_t>(finished.size(), options.num_hypotheses);
-    for (size_t i = 0; i < count; ++i) {
-      SearchHypothesis hypothesis{std::move(finished[i].tokens), finished[i].score};
-      if (!options.return_end_token && !hypothesis.ids.empty() &&
-          hypothesis.ids.back() == eos_id) {
-        hypothesis.ids.pop_back();
-      }
-      result.hypotheses.push_back(std::move(hypothesis));
-    }
-    return result;
-  }
-  int32_t eos_id = 0;
-};
-
 BatchSearch::BatchSearch(StepModel& model, SearchVocabulary vocabulary)
-    : model_(model), vocabulary_(std::move(vocabulary)) {}
+    : model_(model), vocabulary_(std::move(vocabulary)), seen_(vocabulary_.size, 0) {}
 
 BatchSearch::~BatchSearch() = default;
 
@@ -155,7 +154,12 @@ absl::Status BatchSearch::Add(uint64_t segment, std::shared_ptr<const EncodedSou
   state->generator.seed(options.seed == 0 ? 5489u : options.seed);
   state->eos_id = vocabulary_.eos_id;
   model_.AddHypothesis(std::move(source));
-  alive_.push_back(Hypothesis{state.get(), {}, 0.0f});
+  if (alive_count_ == alive_.size()) alive_.emplace_back();
+  Hypothesis& h = alive_[alive_count_++];
+  h.segment = state.get();
+  h.tokens.clear();
+  h.tokens.reserve(options.max_decoding_length + 1);
+  h.cumulative = 0.0f;
   segments_.emplace(segment, std::move(state));
   return absl::OkStatus();
 }
@@ -165,136 +169,163 @@ absl::Status BatchSearch::Cancel(uint64_t segment) {
   if (it == segments_.end()) {
     return absl::NotFoundError(absl::StrCat("segment ", segment, " is not decoding"));
   }
-  std::vector<Hypothesis> kept;
-  std::vector<int32_t> parents;
-  for (size_t i = 0; i < alive_.size(); ++i) {
+  parents_.clear();
+  size_t kept = 0;
+  for (size_t i = 0; i < alive_count_; ++i) {
     if (alive_[i].segment == it->second.get()) continue;
-    kept.push_back(std::move(alive_[i]));
-    parents.push_back(static_cast<int32_t>(i));
+    std::swap(alive_[kept++], alive_[i]);
+    parents_.push_back(static_cast<int32_t>(i));
   }
-  alive_ = std::move(kept);
+  alive_count_ = kept;
   segments_.erase(it);
-  return model_.Reorder(parents);
+  return model_.Reorder(parents_);
+}
+
+BatchSearch::Hypothesis& BatchSearch::NextSlot(Segment* segment) {
+  if (next_count_ == next_.size()) next_.emplace_back();
+  Hypothesis& slot = next_[next_count_++];
+  slot.segment = segment;
+  slot.tokens.reserve(segment->options.max_decoding_length + 1);
+  return slot;
+}
+
+void BatchSearch::ApplyRepetitionPenalty(const std::vector<int32_t>& tokens, float penalty,
+                                         float* logits) {
+  for (int32_t id : tokens) {
+    if (seen_[id]) continue;
+    seen_[id] = 1;
+    logits[id] = logits[id] < 0 ? logits[id] * penalty : logits[id] / penalty;
+  }
+  for (int32_t id : tokens) seen_[id] = 0;
+}
+
+// Steps the hypotheses [begin, end) of one segment: children go to next_ (with their parent in
+// parents_), finished hypotheses to the segment.
+void BatchSearch::StepSegment(size_t begin, size_t end, absl::Span<float> logits) {
+  const int64_t vocab = vocabulary_.size;
+  Segment& segment = *alive_[begin].segment;
+  const SearchOptions& options = segment.options;
+  const int step = static_cast<int>(alive_[begin].tokens.size());
+  const bool forced = step < static_cast<int>(segment.prefix.size());
+  const bool last_step = step + 1 >= options.max_decoding_length;
+  const int beam = segment.beam();
+
+  auto extend = [&](size_t parent, int32_t token, float log_prob) {
+    const float cumulative = alive_[parent].cumulative + log_prob;
+    if (token == vocabulary_.eos_id || last_step) {
+      std::vector<int32_t> tokens = alive_[parent].tokens;
+      tokens.push_back(token);
+      const float score = NormalisedScore(cumulative, tokens.size(), options.length_penalty);
+      segment.finished.push_back(Segment::Finished{std::move(tokens), score});
+      return;
+    }
+    Hypothesis& child = NextSlot(&segment);
+    child.tokens.assign(alive_[parent].tokens.begin(), alive_[parent].tokens.end());
+    child.tokens.push_back(token);
+    child.cumulative = cumulative;
+    parents_.push_back(static_cast<int32_t>(parent));
+    segment.has_next = true;
+  };
+
+  for (size_t h = begin; h < end; ++h) {
+    float* row = logits.data() + h * vocab;
+    if (options.repetition_penalty != 1.0f) {
+      ApplyRepetitionPenalty(alive_[h].tokens, options.repetition_penalty, row);
+    }
+    if (segment.sampling() && !forced) {
+      sample_log_probs_.assign(row, row + vocab);
+      LogSoftmax(sample_log_probs_.data(), vocab, sample_log_probs_.data());
+      ApplyMasks(alive_[h].tokens, options, vocabulary_, sample_log_probs_.data());
+      const int32_t token = Sample(row, sample_log_probs_.data(), vocab, options,
+                                   segment.generator, sample_allowed_);
+      extend(h, token, sample_log_probs_[token]);
+      continue;
+    }
+    LogSoftmax(row, vocab, row);
+    if (forced) {
+      extend(h, segment.prefix[step], row[segment.prefix[step]]);
+      continue;
+    }
+    ApplyMasks(alive_[h].tokens, options, vocabulary_, row);
+  }
+  if (forced || segment.sampling()) return;
+
+  // Beam step over the segment's hypotheses: the 2K best candidates, best first.
+  const size_t wanted = 2 * static_cast<size_t>(beam);
+  candidates_.clear();
+  for (size_t h = begin; h < end; ++h) {
+    heap_.clear();
+    TopOfRow(logits.data() + h * vocab, vocab, alive_[h].cumulative,
+             static_cast<int64_t>(h - begin) * vocab, wanted, heap_);
+    candidates_.insert(candidates_.end(), heap_.begin(), heap_.end());
+  }
+  std::sort(candidates_.begin(), candidates_.end(), Better<Candidate>);
+  if (candidates_.size() > wanted) candidates_.resize(wanted);
+  int kept = 0;
+  for (size_t rank = 0; rank < candidates_.size() && kept < beam; ++rank) {
+    const size_t parent = begin + static_cast<size_t>(candidates_[rank].flat / vocab);
+    const int32_t token = static_cast<int32_t>(candidates_[rank].flat % vocab);
+    const float log_prob = candidates_[rank].score - alive_[parent].cumulative;
+    if (token == vocabulary_.eos_id) {
+      if (rank < static_cast<size_t>(beam)) extend(parent, token, log_prob);
+      continue;
+    }
+    extend(parent, token, log_prob);
+    ++kept;
+  }
 }
 
 absl::Status BatchSearch::Step(SearchStepOutput& output) {
   output.tokens.clear();
   output.finished.clear();
-  if (alive_.empty()) return absl::OkStatus();
-  const int64_t vocab = vocabulary_.size;
+  if (alive_count_ == 0) return absl::OkStatus();
 
-  std::vector<int32_t> inputs;
-  inputs.reserve(alive_.size());
-  for (const Hypothesis& h : alive_) {
-    inputs.push_back(h.tokens.empty() ? vocabulary_.start_id : h.tokens.back());
+  inputs_.clear();
+  for (size_t i = 0; i < alive_count_; ++i) {
+    const Hypothesis& h = alive_[i];
+    inputs_.push_back(h.tokens.empty() ? vocabulary_.start_id : h.tokens.back());
   }
-  if (absl::Status status = model_.Logits(inputs, logits_); !status.ok()) return status;
+  absl::StatusOr<absl::Span<float>> logits = model_.Logits(inputs_);
+  if (!logits.ok()) return logits.status();
 
-  std::vector<Hypothesis> next;
-  std::vector<int32_t> parents;
-  std::vector<Candidate> heap;
-  std::vector<Candidate> candidates;
-  std::vector<Segment*> stepped;
-  for (size_t begin = 0; begin < alive_.size();) {
-    Segment& segment = *alive_[begin].segment;
-    stepped.push_back(&segment);
+  next_count_ = 0;
+  parents_.clear();
+  stepped_.clear();
+  for (size_t begin = 0; begin < alive_count_;) {
+    Segment* segment = alive_[begin].segment;
     size_t end = begin;
-    while (end < alive_.size() && alive_[end].segment == &segment) ++end;
-    const SearchOptions& options = segment.options;
-    const int step = static_cast<int>(alive_[begin].tokens.size());
-    const bool forced = step < static_cast<int>(segment.prefix.size());
-    const bool last_step = step + 1 >= options.max_decoding_length;
-    const int beam = segment.beam();
-
-    auto extend = [&](size_t parent, int32_t token, float log_prob) {
-      Hypothesis child{&segment, alive_[parent].tokens, alive_[parent].cumulative + log_prob};
-      child.tokens.push_back(token);
-      if (token == vocabulary_.eos_id || last_step) {
-        const float score =
-            NormalisedScore(child.cumulative, child.tokens.size(), options.length_penalty);
-        segment.finished.push_back(Segment::Finished{std::move(child.tokens), score});
-      } else {
-        next.push_back(std::move(child));
-        parents.push_back(static_cast<int32_t>(parent));
-      }
-    };
-
-    for (size_t h = begin; h < end; ++h) {
-      float* row = logits_.data() + h * vocab;
-      if (options.repetition_penalty != 1.0f) {
-        ApplyRepetitionPenalty(alive_[h].tokens, options.repetition_penalty, row);
-      }
-      if (segment.sampling() && !forced) {
-        std::vector<float> log_probs(row, row + vocab);
-        LogSoftmax(log_probs.data(), vocab, log_probs.data());
-        ApplyMasks(alive_[h].tokens, options, vocabulary_, log_probs.data());
-        const int32_t token = Sample(row, log_probs.data(), vocab, options, segment.generator);
-        extend(h, token, log_probs[token]);
-        continue;
-      }
-      LogSoftmax(row, vocab, row);
-      if (forced) {
-        extend(h, segment.prefix[step], row[segment.prefix[step]]);
-        continue;
-      }
-      ApplyMasks(alive_[h].tokens, options, vocabulary_, row);
-    }
-    if (!forced && !segment.sampling()) {
-      // Beam step over the segment's hypotheses: the 2K best candidates, best first.
-      const size_t wanted = 2 * static_cast<size_t>(beam);
-      candidates.clear();
-      for (size_t h = begin; h < end; ++h) {
-        heap.clear();
-        TopOfRow(logits_.data() + h * vocab, vocab, alive_[h].cumulative,
-                 static_cast<int64_t>(h - begin) * vocab, wanted, heap);
-        candidates.insert(candidates.end(), heap.begin(), heap.end());
-      }
-      std::sort(candidates.begin(), candidates.end(), Better);
-      if (candidates.size() > wanted) candidates.resize(wanted);
-      int kept = 0;
-      for (size_t rank = 0; rank < candidates.size() && kept < beam; ++rank) {
-        const size_t parent = begin + static_cast<size_t>(candidates[rank].flat / vocab);
-        const int32_t token = static_cast<int32_t>(candidates[rank].flat % vocab);
-        const float log_prob = candidates[rank].score - alive_[parent].cumulative;
-        if (token == vocabulary_.eos_id) {
-          if (rank < static_cast<size_t>(beam)) extend(parent, token, log_prob);
-          continue;
-        }
-        extend(parent, token, log_prob);
-        ++kept;
-      }
-    }
+    while (end < alive_count_ && alive_[end].segment == segment) ++end;
+    segment->has_next = false;
+    stepped_.push_back(segment);
+    StepSegment(begin, end, *logits);
     begin = end;
   }
 
-  // Segments with K finished hypotheses, or none left alive, are done and leave the batch.
-  absl::flat_hash_set<const Segment*> has_next;
-  for (const Hypothesis& h : next) has_next.insert(h.segment);
-  absl::flat_hash_set<const Segment*> done;
-  for (Segment* segment : stepped) {
-    if (static_cast<int>(segment->finished.size()) >= segment->beam() ||
-        !has_next.contains(segment)) {
-      done.insert(segment);
-      // A single-hypothesis segment's last token is final now; report it unless it is </s>.
-      if (segment->beam() == 1 && !segment->finished.empty() &&
-          segment->finished.front().tokens.back() != vocabulary_.eos_id) {
-        output.tokens.push_back({segment->id, segment->finished.front().tokens.back()});
-      }
-      output.finished.push_back({segment->id, segment->Result()});
+  // Segments with K finished hypotheses, or none left alive, are done and leave the batch;
+  // the children of the others become the alive hypotheses.
+  for (Segment* segment : stepped_) {
+    if (!segment->done()) continue;
+    // A single-hypothesis segment's last token is final now; report it unless it is </s>.
+    if (segment->beam() == 1 && !segment->finished.empty() &&
+        segment->finished.front().tokens.back() != vocabulary_.eos_id) {
+      output.tokens.push_back({segment->id, segment->finished.front().tokens.back()});
     }
+    output.finished.push_back({segment->id, segment->Result()});
   }
-  alive_.clear();
-  std::vector<int32_t> kept_parents;
-  for (size_t i = 0; i < next.size(); ++i) {
-    if (done.contains(next[i].segment)) continue;
-    if (next[i].segment->beam() == 1) {
-      output.tokens.push_back({next[i].segment->id, next[i].tokens.back()});
-    }
-    alive_.push_back(std::move(next[i]));
-    kept_parents.push_back(parents[i]);
+  size_t kept = 0;
+  for (size_t i = 0; i < next_count_; ++i) {
+    Segment* segment = next_[i].segment;
+    if (segment->done()) continue;
+    if (segment->beam() == 1) output.tokens.push_back({segment->id, next_[i].tokens.back()});
+    std::swap(next_[kept], next_[i]);
+    parents_[kept++] = parents_[i];
   }
+  parents_.resize(kept);
+  next_count_ = kept;
+  alive_.swap(next_);
+  std::swap(alive_count_, next_count_);
   for (const SearchStepOutput::Done& d : output.finished) segments_.erase(d.segment);
-  return model_.Reorder(kept_parents);
+  return model_.Reorder(parents_);
 }
 
 }  // namespace kvmt

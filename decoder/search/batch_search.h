@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "decoder/search/search_options.h"
 #include "decoder/search/step_model.h"
 #include "cache/encoded_source.h"
@@ -57,23 +58,45 @@ class BatchSearch {
   // Drops `segment` now: its hypotheses leave the step model. NotFound if it is not running.
   absl::Status Cancel(uint64_t segment);
 
-  bool empty() const { return alive_.empty(); }
+  bool empty() const { return alive_count_ == 0; }
   int num_segments() const { return static_cast<int>(segments_.size()); }
-  int num_hypotheses() const { return static_cast<int>(alive_.size()); }
+  int num_hypotheses() const { return static_cast<int>(alive_count_); }
 
  private:
   struct Segment;
   struct Hypothesis {
     Segment* segment = nullptr;
-    std::vector<int32_t> tokens;
+    std::vector<int32_t> tokens;  // Capacity kept when the slot is reused: steps do not allocate.
     float cumulative = 0.0f;
   };
+  struct Candidate {
+    float score;
+    int64_t flat;  // Row within the segment's hypotheses * vocab + token.
+  };
+
+  // The next free slot of next_, its token storage ready for `segment`.
+  Hypothesis& NextSlot(Segment* segment);
+  void StepSegment(size_t begin, size_t end, absl::Span<float> logits);
+  void ApplyRepetitionPenalty(const std::vector<int32_t>& tokens, float penalty, float* logits);
 
   StepModel& model_;
   const SearchVocabulary vocabulary_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Segment>> segments_;
-  std::vector<Hypothesis> alive_;  // In step-model order; a segment's hypotheses are adjacent.
-  Tensor logits_;
+  // alive_[0, alive_count_) in step-model order, a segment's hypotheses adjacent; slots past the
+  // count keep their storage for reuse. next_ is built during a step, then swapped in.
+  std::vector<Hypothesis> alive_;
+  size_t alive_count_ = 0;
+  std::vector<Hypothesis> next_;
+  size_t next_count_ = 0;
+  std::vector<int32_t> parents_;
+  std::vector<int32_t> inputs_;
+  std::vector<Segment*> stepped_;
+  std::vector<Candidate> heap_;
+  std::vector<Candidate> candidates_;
+  std::vector<uint8_t> seen_;
+  std::vector<float> sample_log_probs_;
+  std::vector<std::pair<float, int32_t>> sample_allowed_;
+  SearchStepOutput* output_ = nullptr;
 };
 
 }  // namespace kvmt

@@ -14,8 +14,8 @@ class CachedStepModel : public StepModel {
             std::move(pool),
             KVLayoutFor(decoder.config()))) {}
 
-  absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
-    return decoder_.Step(tokens, state_, logits);
+  absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) override {
+    return decoder_.Step(tokens, state_);
   }
 
   absl::Status Reorder(absl::Span<const int32_t> parents) override {
@@ -35,7 +35,7 @@ class UncachedStepModel : public StepModel {
  public:
   explicit UncachedStepModel(const Decoder& decoder) : decoder_(decoder) {}
 
-  absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
+  absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) override {
     if (tokens.size() != inputs_.size()) {
       return absl::InvalidArgumentError("uncached decoder: token count differs from hypotheses");
     }
@@ -44,7 +44,10 @@ class UncachedStepModel : public StepModel {
       inputs_[i].push_back(tokens[i]);
       sources[i] = sources_[i].get();
     }
-    return decoder_.StepWithoutCache(inputs_, sources, logits);
+    if (absl::Status status = decoder_.StepWithoutCache(inputs_, sources, logits_); !status.ok()) {
+      return status;
+    }
+    return absl::Span<float>(logits_.data(), static_cast<size_t>(logits_.size()));
   }
 
   absl::Status Reorder(absl::Span<const int32_t> parents) override {
@@ -71,6 +74,7 @@ class UncachedStepModel : public StepModel {
   const Decoder& decoder_;
   std::vector<std::shared_ptr<const EncodedSource>> sources_;
   std::vector<std::vector<int32_t>> inputs_;
+  Tensor logits_;
 };
 
 }  // namespace

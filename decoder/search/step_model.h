@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "cache/block_pool.h"
 #include "core/tensor.h"
@@ -18,8 +19,9 @@ namespace kvmt {
 class StepModel {
  public:
   virtual ~StepModel() = default;
-  // tokens[i] is the newest input of hypothesis i; writes logits [num hypotheses, vocab].
-  virtual absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) = 0;
+  // tokens[i] is the newest input of hypothesis i; returns logits [num hypotheses, vocab],
+  // row-major, valid until the next call (the search edits them in place).
+  virtual absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) = 0;
   // New hypothesis i continues old hypothesis parents[i]; the others are dropped.
   virtual absl::Status Reorder(absl::Span<const int32_t> parents) = 0;
   // Appends a hypothesis that starts decoding `source` at the next step.

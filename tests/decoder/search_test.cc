@@ -29,16 +29,16 @@ class ScriptedModel : public StepModel {
     hypotheses_.push_back({added_++, {}, false});
   }
 
-  absl::Status Logits(absl::Span<const int32_t> tokens, Tensor& logits) override {
-    logits = Tensor({static_cast<int64_t>(tokens.size()), kVocab});
+  absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) override {
+    logits_.resize(tokens.size() * kVocab);
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (hypotheses_[i].started) hypotheses_[i].history.push_back(tokens[i]);
       hypotheses_[i].started = true;
       const std::vector<float> row = script_(hypotheses_[i].segment, hypotheses_[i].history);
-      std::copy(row.begin(), row.end(), logits.data() + i * kVocab);
+      std::copy(row.begin(), row.end(), logits_.data() + i * kVocab);
     }
     ++steps;
-    return absl::OkStatus();
+    return absl::Span<float>(logits_);
   }
 
   absl::Status Reorder(absl::Span<const int32_t> parents) override {
@@ -58,6 +58,7 @@ class ScriptedModel : public StepModel {
   };
   Script script_;
   std::vector<Hyp> hypotheses_;
+  std::vector<float> logits_;
   int added_ = 0;
 };
 
