@@ -5,7 +5,8 @@ OUT_DIR gets config.json, model.safetensors, vocab.json (and target_vocab.json w
 --separate-vocab), source.spm and target.spm. The SentencePiece models are trained on the spot
 on lines of real text; vocab.json maps their pieces to model ids in a shuffled order, so that
 SentencePiece ids and model ids differ, and leaves out two source pieces, which must then map to
-<unk>.
+<unk>. The weights are random but shaped so that outputs are varied and end at varied lengths
+(see make_weights and calibrate_eos_bias; the calibration runs the reference model).
 
 --dump FILE writes, for the loader tests, the values of a few tensors as stored (after any
 float16/bfloat16 rounding) and facts about the vocabularies.
@@ -14,6 +15,7 @@ float16/bfloat16 rounding) and facts about the vocabularies.
 import argparse
 import io
 import json
+import math
 import os
 import sys
 
@@ -65,7 +67,11 @@ def parse_args(argv):
                    "decoder's embed_tokens copies")
     p.add_argument("--no-position-tensors", action="store_true",
                    help="leave out model.{encoder,decoder}.embed_positions.weight")
-    p.add_argument("--eos-bias", type=float, default=0.0, help="</s>'s final_logits_bias")
+    p.add_argument("--eos-bias", type=float, default=0.0,
+                   help="</s>'s final_logits_bias, added to the calibrated one")
+    p.add_argument("--eos-step", type=int, default=8,
+                   help="calibrate </s>'s bias so that greedy outputs end around this step "
+                   "(needs torch); 0: no calibration")
     p.add_argument("--eos-position", type=int, default=8,
                    help="the step around which </s> becomes likely")
     p.add_argument("--eos-weight", type=float, default=4.0,
@@ -221,6 +227,49 @@ def make_weights(args, source_size, target_size, encoder_layers, decoder_layers,
     return weights
 
 
+def write_weights(path, weights, dtype):
+    w = WeightWriter(dtype)
+    for name, values in weights.items():
+        w.add(name, values)
+    safetensors_io.write_safetensors(path, w.tensors, metadata={"format": "pt"})
+    return w
+
+
+def calibrate_eos_bias(args, eos_id):
+    """</s>'s bias such that greedy search on random sources tends to end near --eos-step.
+
+    Until </s> wins, greedy search follows the path it takes with </s> forbidden; on that path
+    the gap g_t = (best other logit) - (</s> logit) at each step t gives, for a bias b, the
+    length min{t : g_t < b}. The bias puts that length at --eos-step or before for about half
+    of the sources, but rarely ends them at the first two steps. Uses the reference model.
+    """
+    import torch  # Only here: the model files alone need no torch.
+    import marian_reference
+
+    model = marian_reference.MarianModel(args.out_dir)
+    rng = np.random.default_rng(args.seed + 1000)
+    bias_now = float(model.final_logits_bias[eos_id])
+    earliest, first_two = [], []
+    with torch.no_grad():
+        source_eos = model.source_vocab["</s>"]
+        for length in (2, 4, 6, 8, 10, 12):
+            # Ids 2 .. size-2 of Marian's layout are pieces: no </s>, <unk> or <pad>.
+            source = [int(x) for x in rng.integers(2, len(model.source_vocab) - 1, size=length)]
+            memory = model.encode(source + [source_eos])
+            inputs = [model.start_id]
+            gaps = []
+            for _ in range(args.eos_step + 1):
+                logits = model.decode(memory, [inputs])[0, -1]
+                eos_logit = float(logits[eos_id]) - bias_now
+                logits[eos_id] = -math.inf
+                logits[model.pad_id] = -math.inf
+                gaps.append(float(logits.max()) - eos_logit)
+                inputs.append(int(logits.argmax()))
+            first_two += gaps[:2]
+            earliest.append(min(gaps[2:]))
+    return min(float(np.median(earliest)), float(np.quantile(first_two, 0.2))) + args.eos_bias
+
+
 def main(argv):
     args = parse_args(argv)
     if args.d_model % args.heads != 0:
@@ -261,14 +310,6 @@ def main(argv):
 
     weights = make_weights(args, source_size, target_size, encoder_layers, decoder_layers,
                            eos_id, rng)
-    w = WeightWriter(args.dtype)
-    for name, values in weights.items():
-        w.add(name, values)
-    safetensors_io.write_safetensors(os.path.join(args.out_dir, "model.safetensors"), w.tensors,
-                                     metadata={"format": "pt"})
-    target_embedding_name = ("model.decoder.embed_tokens.weight" if args.separate_vocab
-                             else "model.shared.weight")
-
     config = {
         "_name_or_path": "kvmt-random-marian",
         "activation_dropout": 0.0,
@@ -313,6 +354,14 @@ def main(argv):
         config["normalize_before"] = True
     with open(os.path.join(args.out_dir, "config.json"), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
+
+    weights_path = os.path.join(args.out_dir, "model.safetensors")
+    w = write_weights(weights_path, weights, args.dtype)
+    if args.eos_step > 0:
+        weights["final_logits_bias"][0, eos_id] = calibrate_eos_bias(args, eos_id)
+        w = write_weights(weights_path, weights, args.dtype)
+    target_embedding_name = ("model.decoder.embed_tokens.weight" if args.separate_vocab
+                             else "model.shared.weight")
 
     if args.dump:
         def sample(name):
