@@ -3,6 +3,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/random_model.h"
 #include "translator/utf8.h"
 
 namespace kvmt {
@@ -55,11 +56,28 @@ TEST_F(TranslatorTest, RejectsInvalidUtf8) {
   EXPECT_THAT(status.message(), HasSubstr("UTF-8"));
 }
 
-TEST_F(TranslatorTest, RejectsUnknownTokenWhenVocabularyHasNoUnk) {
-  // This model's vocabulary has no <unk>: an unknown token cannot be translated.
-  const absl::Status status = Error(WithText({"آ Q ا"}));
+TEST_F(TranslatorTest, UnknownTokenBecomesUnk) {
+  // Like CTranslate2, the reader appends <unk> to vocabulary files that lack it.
+  auto response = translator_->Translate(WithText({"آ Q ا"}));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results_size(), 1);
+}
+
+TEST(TranslatorWithoutUnkTest, RejectsUnknownToken) {
+  RandomModelSpec spec;
+  spec.source_vocab = 5;
+  spec.target_vocab = 5;
+  std::shared_ptr<Model> model = MakeRandomModel(spec);
+  model->source_vocabulary = *Vocabulary::FromTokens({"<s>", "</s>", "a", "b", "c"}, "test");
+  model->target_vocabulary = model->source_vocabulary;
+  model->source_tokenizer = std::make_unique<WhitespaceTokenizer>();
+  model->target_tokenizer = std::make_unique<WhitespaceTokenizer>();
+  auto translator = Translator::Create(model, {});
+  ASSERT_TRUE(translator.ok());
+  const absl::Status status = (*translator)->Translate(WithText({"a b", "a z c"})).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), HasSubstr("'Q'"));
+  EXPECT_THAT(status.message(), HasSubstr("segment 1"));
+  EXPECT_THAT(status.message(), HasSubstr("'z'"));
 }
 
 TEST_F(TranslatorTest, EmptySegmentGivesEmptyResultInPlace) {
