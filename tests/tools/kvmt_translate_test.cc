@@ -1,0 +1,360 @@
+// kvmt-translate, run as a subprocess on the real transliteration model. The expected
+// translations are the ones CTranslate2's own tests publish for this model.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "kvmt/v1/translation.pb.h"
+
+namespace kvmt {
+namespace {
+
+constexpr char kModel[] = KVMT_SHARED_DIR "/models/ct2-v2-aren-transliteration";
+constexpr char kSource1[] = "آ ت ز م و ن";
+constexpr char kTarget1[] = "a t z m o n";
+constexpr char kSource2[] = "آ ز ا";
+constexpr char kTarget2[] = "a z z a";
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream content;
+  content << file.rdbuf();
+  return content.str();
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << content;
+}
+
+std::string ShellQuote(const std::string& text) {
+  return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
+}
+
+// A path in the test's temporary folder, unique to the running test.
+std::string TempPath(const std::string& name) {
+  const testing::TestInfo* test = testing::UnitTest::GetInstance()->current_test_info();
+  return absl::StrCat(testing::TempDir(), "/kvmt_translate_test_", test->name(), "_", name);
+}
+
+// Runs the tool with `args` and `stdin_text` on its standard input.
+ToolRun RunTool(const std::vector<std::string>& args, const std::string& stdin_text = "") {
+  const std::string in = TempPath("stdin");
+  const std::string out = TempPath("stdout");
+  const std::string err = TempPath("stderr");
+  WriteFile(in, stdin_text);
+  std::string command = ShellQuote(KVMT_TRANSLATE_BIN);
+  for (const std::string& arg : args) absl::StrAppend(&command, " ", ShellQuote(arg));
+  absl::StrAppend(&command, " <", ShellQuote(in), " >", ShellQuote(out), " 2>", ShellQuote(err));
+  const int status = std::system(command.c_str());
+  ToolRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = ReadFile(out);
+  run.err = ReadFile(err);
+  return run;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << "output does not end with a newline";
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  lines.pop_back();  // After the last '\n'.
+  return lines;
+}
+
+TEST(KvmtTranslateTest, TranslatesAFileWithBeamSearch) {
+  const std::string input = TempPath("input.txt");
+  const std::string output = TempPath("output.txt");
+  WriteFile(input, absl::StrCat(kSource1, "\n", kSource2, "\n"));
+  const ToolRun run = RunTool({"--model", kModel, "--input", input, "--output=" + output});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(output), absl::StrCat(kTarget1, "\n", kTarget2, "\n"));
+  EXPECT_EQ(run.out, "");
+}
+
+TEST(KvmtTranslateTest, TranslatesStdinToStdout) {
+  const ToolRun run = RunTool({"--model", kModel}, absl::StrCat(kSource1, "\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n"));
+}
+
+TEST(KvmtTranslateTest, ExplicitDashesMeanStdinAndStdout) {
+  const ToolRun run =
+      RunTool({"--model", kModel, "--input", "-", "--output", "-"}, absl::StrCat(kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget2, "\n"));
+}
+
+TEST(KvmtTranslateTest, KeepsEmptyLinesInPlace) {
+  const std::string input = absl::StrCat("\n", kSource1, "\n\n\n", kSource2, "\n\n");
+  const std::string expected = absl::StrCat("\n", kTarget1, "\n\n\n", kTarget2, "\n\n");
+  for (const char* batch_size : {"1", "2", "32"}) {
+    const ToolRun run = RunTool({"--model", kModel, "--max-batch-size", batch_size}, input);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.out, expected) << "--max-batch-size " << batch_size;
+    EXPECT_EQ(Lines(run.out).size(), 6u);
+  }
+}
+
+TEST(KvmtTranslateTest, CountsALastLineWithoutNewline) {
+  const std::string input = TempPath("input.txt");
+  WriteFile(input, absl::StrCat(kSource1, "\n", kSource2));
+  const ToolRun run = RunTool({"--model", kModel, "--input", input});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n"));
+}
+
+TEST(KvmtTranslateTest, EmptyInputGivesEmptyOutput) {
+  const ToolRun run = RunTool({"--model", kModel}, "");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "");
+}
+
+TEST(KvmtTranslateTest, TokenizedModeGivesTheSameResultForThisModel) {
+  const ToolRun run =
+      RunTool({"--model", kModel, "--tokenized"}, absl::StrCat(kSource1, "\n\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n\n", kTarget2, "\n"));
+}
+
+TEST(KvmtTranslateTest, NoCacheGivesTheSameOutput) {
+  const ToolRun run =
+      RunTool({"--model", kModel, "--no-cache"}, absl::StrCat(kSource1, "\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n"));
+  EXPECT_NE(run.err.find("cache off"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, GreedySearchRuns) {
+  const ToolRun run = RunTool({"--model", kModel, "--beam-size", "1", "--threads", "1"},
+                              absl::StrCat(kSource1, "\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_FALSE(lines[0].empty());
+  EXPECT_FALSE(lines[1].empty());
+  EXPECT_NE(run.err.find("beam size 1"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, SeveralHypothesesShareTheirLine) {
+  const ToolRun run = RunTool({"--model", kModel, "--num-hypotheses", "2", "--beam-size", "2"},
+                              absl::StrCat(kSource1, "\n\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], "");
+  const std::vector<std::string> first = absl::StrSplit(lines[0], " ||| ");
+  const std::vector<std::string> second = absl::StrSplit(lines[2], " ||| ");
+  ASSERT_EQ(first.size(), 2u) << lines[0];
+  ASSERT_EQ(second.size(), 2u) << lines[2];
+  EXPECT_EQ(first[0], kTarget1);
+  EXPECT_EQ(second[0], kTarget2);
+  EXPECT_FALSE(first[1].empty());
+  EXPECT_NE(first[1], first[0]);
+  EXPECT_NE(second[1], second[0]);
+}
+
+TEST(KvmtTranslateTest, ReturnScoresPrefixesEachHypothesis) {
+  const ToolRun run = RunTool({"--model", kModel, "--return-scores", "--num-hypotheses", "2"},
+                              absl::StrCat(kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 1u);
+  const std::vector<std::string> hypotheses = absl::StrSplit(lines[0], " ||| ");
+  ASSERT_EQ(hypotheses.size(), 2u) << lines[0];
+  std::vector<float> scores;
+  std::vector<std::string> texts;
+  for (const std::string& hypothesis : hypotheses) {
+    const std::vector<std::string> parts = absl::StrSplit(hypothesis, absl::MaxSplits('\t', 1));
+    ASSERT_EQ(parts.size(), 2u) << hypothesis;
+    float score = 0;
+    ASSERT_TRUE(absl::SimpleAtof(parts[0], &score)) << parts[0];
+    EXPECT_LT(score, 0.0f);  // A log-probability.
+    scores.push_back(score);
+    texts.push_back(parts[1]);
+  }
+  EXPECT_EQ(texts[0], kTarget2);
+  EXPECT_GE(scores[0], scores[1]);  // Best first.
+}
+
+TEST(KvmtTranslateTest, JsonlRoundTrip) {
+  // Line 1: tokens and text in one request; line 3: its own options override the flags'.
+  const std::string input =
+      absl::StrCat(R"({"segments":[{"tokens":["آ","ت","ز","م","و","ن"]},{"text":")", kSource2,
+                   R"("}]})", "\n\n", R"({"segments":[{"text":")", kSource2,
+                   R"("}],"options":{"beamSize":2,"numHypotheses":2,"returnScores":true}})", "\n");
+  const ToolRun run = RunTool({"--model", kModel, "--jsonl"}, input);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 3u) << run.out;
+  EXPECT_EQ(lines[1], "");
+
+  v1::TranslateResponse first;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[0], &first).ok()) << lines[0];
+  ASSERT_EQ(first.results_size(), 2);
+  ASSERT_EQ(first.results(0).hypotheses_size(), 1);
+  EXPECT_EQ(first.results(0).hypotheses(0).text(), kTarget1);
+  EXPECT_EQ(absl::StrJoin(first.results(0).hypotheses(0).tokens(), " "), kTarget1);
+  EXPECT_EQ(first.results(1).hypotheses(0).text(), kTarget2);
+  EXPECT_EQ(first.results(1).hypotheses(0).score(), 0.0f);  // Scores were not asked for.
+
+  v1::TranslateResponse third;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[2], &third).ok()) << lines[2];
+  ASSERT_EQ(third.results_size(), 1);
+  ASSERT_EQ(third.results(0).hypotheses_size(), 2);
+  EXPECT_EQ(third.results(0).hypotheses(0).text(), kTarget2);
+  EXPECT_LT(third.results(0).hypotheses(0).score(), 0.0f);
+}
+
+TEST(KvmtTranslateTest, JsonlMalformedLineIsNamed) {
+  const std::string input = absl::StrCat(R"({"segments":[{"text":")", kSource2, R"("}]})", "\n",
+                                         R"({"segments": [)", "\n");
+  const ToolRun run = RunTool({"--model", kModel, "--jsonl"}, input);
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("<stdin> line 2"), std::string::npos) << run.err;
+  // The line before the malformed one is still translated.
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 1u) << run.out;
+  v1::TranslateResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(lines[0], &response).ok()) << lines[0];
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).hypotheses(0).text(), kTarget2);
+}
+
+TEST(KvmtTranslateTest, JsonlRequestMustNameTheLoadedModel) {
+  const std::string input = absl::StrCat(
+      R"({"model":"ct2-v2-aren-transliteration","segments":[{"text":")", kSource2, R"("}]})", "\n",
+      R"({"model":"another-model","segments":[{"text":")", kSource2, R"("}]})", "\n");
+  const ToolRun run = RunTool({"--model", kModel, "--jsonl"}, input);
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("<stdin> line 2"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("another-model"), std::string::npos) << run.err;
+  EXPECT_EQ(Lines(run.out).size(), 1u) << run.out;
+}
+
+TEST(KvmtTranslateTest, JsonlUnknownFieldIsAnError) {
+  const ToolRun run = RunTool({"--model", kModel, "--jsonl"}, "{\"segmets\":[]}\n");
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("line 1"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, JsonlInvalidOptionsAreNamed) {
+  const std::string input =
+      absl::StrCat(R"({"segments":[{"text":")", kSource2,
+                   R"("}],"options":{"beamSize":1,"numHypotheses":3}})", "\n");
+  const ToolRun run = RunTool({"--model", kModel, "--jsonl"}, input);
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("line 1"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("num_hypotheses"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, EngineErrorNamesTheLineAndKeepsEarlierBatches) {
+  // Lines 3 and 4 share a batch; only line 4, invalid UTF-8, is to blame.
+  const std::string input =
+      absl::StrCat(kSource1, "\n", kSource2, "\n", kSource1, "\n", "\xff\xfe\n", kSource2, "\n");
+  const ToolRun run = RunTool({"--model", kModel, "--max-batch-size", "2"}, input);
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("<stdin> line 4: "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("UTF-8"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("line 3"), std::string::npos) << run.err;
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n"));  // The first batch only.
+}
+
+TEST(KvmtTranslateTest, InvalidUtf8IsAnErrorNamingTheLine) {
+  const ToolRun run = RunTool({"--model", kModel}, absl::StrCat(kSource1, "\n\xff\xfe\n"));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("line 2"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("UTF-8"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, BadFlagValuesFailWithAMessage) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--beam-size", "-1"},
+      {"--num-hypotheses", "3", "--beam-size", "2"},
+      {"--max-batch-size", "0"},
+      {"--threads", "-2"},
+      {"--length-penalty", "abc"},
+      {"--sampling-temperature", "0"},
+      {"--min-decoding-length", "10", "--max-decoding-length", "5"},
+      {"--tokenized", "--jsonl"},
+      {"--bogus-flag", "1"},
+      {"stray-positional-argument"},
+  };
+  for (const std::vector<std::string>& flags : cases) {
+    std::vector<std::string> args = {"--model", kModel};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const ToolRun run = RunTool(args, absl::StrCat(kSource2, "\n"));
+    const std::string what = absl::StrJoin(flags, " ");
+    EXPECT_NE(run.exit_code, 0) << what;
+    EXPECT_FALSE(run.err.empty()) << what;
+    EXPECT_EQ(run.out, "") << what;
+  }
+  const ToolRun run = RunTool({"--model", kModel, "--beam-size", "-1"});
+  EXPECT_NE(run.err.find("--beam-size must be >= 0"), std::string::npos) << run.err;
+  const ToolRun too_many =
+      RunTool({"--model", kModel, "--num-hypotheses", "3", "--beam-size", "2"});
+  EXPECT_NE(too_many.err.find("num_hypotheses (3) must not exceed beam_size (2)"),
+            std::string::npos)
+      << too_many.err;
+}
+
+TEST(KvmtTranslateTest, MissingModelFails) {
+  const std::string missing = TempPath("no_such_model");
+  const ToolRun run = RunTool({"--model", missing}, absl::StrCat(kSource2, "\n"));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("cannot load the model"), std::string::npos) << run.err;
+  EXPECT_EQ(run.out, "");
+
+  const ToolRun no_flag = RunTool({}, absl::StrCat(kSource2, "\n"));
+  EXPECT_EQ(no_flag.exit_code, 1);
+  EXPECT_NE(no_flag.err.find("--model is required"), std::string::npos) << no_flag.err;
+}
+
+TEST(KvmtTranslateTest, MissingInputFileFails) {
+  const ToolRun run = RunTool({"--model", kModel, "--input", TempPath("no_such_input")});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("no_such_input"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, PrintsWhatItLoadedAndASummary) {
+  const ToolRun run = RunTool({"--model", kModel, "--threads", "1"},
+                              absl::StrCat(kSource1, "\n\n", kSource2, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find(kModel), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("ctranslate2"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("6 encoder + 6 decoder layers, d_model 32"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("vocabularies 51 source / 43 target"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("threads 1, beam size"), std::string::npos) << run.err;
+  // Two segments of 6 and 3 tokens (plus what the model adds); 6 and 4 target tokens.
+  EXPECT_NE(run.err.find("3 lines, 2 segments"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("10 target tokens"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("target tokens/s"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("peak RSS"), std::string::npos) << run.err;
+}
+
+TEST(KvmtTranslateTest, HelpListsKebabCaseFlags) {
+  const ToolRun run = RunTool({"--help"});
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_NE(run.out.find("--beam-size"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("--no-cache"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("--beam_size"), std::string::npos) << run.out;
+}
+
+}  // namespace
+}  // namespace kvmt
