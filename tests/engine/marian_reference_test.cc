@@ -103,7 +103,8 @@ class MarianReferenceTest : public ::testing::TestWithParam<Variant> {
     root_ = new fs::path(pattern);
     results_ = new std::map<std::string, nlohmann::json>();
 
-    // Texts: a few short lines of real English, a language code, characters no piece covers.
+    // Texts: a few short lines of real English, language codes (a leading one is a token, any
+    // other is dropped), characters no piece covers.
     std::ifstream testset(std::string(KVMT_SHARED_DIR) + "/testsets/flores200.devtest.eng_Latn");
     std::ofstream texts(*root_ / "texts.txt");
     int kept = 0;
@@ -115,6 +116,7 @@ class MarianReferenceTest : public ::testing::TestWithParam<Variant> {
     }
     ASSERT_EQ(kept, 3) << "no short lines in the test set";
     texts << ">>deu<< Hello world.\n"
+          << "A code >>fra<< inside is dropped.\n"
           << "Gr\u00fc\u00dfe aus M\u00fcnchen! \u65e5\u672c\n";
     texts.close();
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/model.h"
 #include "nlohmann/json.hpp"
 
 namespace kvmt {
@@ -225,6 +226,13 @@ TEST_F(MarianReaderTest, LoadsSharedVocabularyPostNormModel) {
     ASSERT_NEAR(w.source_positions.data()[i], positions[i], 1e-6) << "element " << i;
     ASSERT_NEAR(w.target_positions.data()[i], positions[i], 1e-6) << "element " << i;
   }
+}
+
+TEST_F(MarianReaderTest, LoadModelPicksTheMarianReader) {
+  absl::StatusOr<std::unique_ptr<Model>> loaded = LoadModel(Dir("separate"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->config.format, "marian");
+  EXPECT_EQ((*loaded)->target_vocabulary.size(), Dump("separate")["target_vocab_size"].get<int>());
 }
 
 TEST_F(MarianReaderTest, SourceTokenizerSplitsOffLanguageCodes) {
