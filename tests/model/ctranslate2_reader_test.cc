@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -619,6 +620,31 @@ TEST_F(MalformedTest, EveryTruncationIsAnError) {
       ASSERT_THAT(status.ToString(), HasSubstr("model.bin")) << length;
     }
   }
+}
+
+TEST_F(MalformedTest, CorruptedBytesNeverCrash) {
+  // Bytes changed anywhere (headers, counts, shapes, data) load or fail, never crash; the
+  // mutations are dense in the first bytes, where the counts and shapes live.
+  TinyModelOptions o = Options(6, "TransformerSpec", 7, 2, Ct2DType::kInt8, Ct2DType::kFloat16);
+  o.d_model = 4;
+  o.ffn_dim = 4;
+  o.decoder_layers = 1;
+  const TinyModel tiny(o);
+  const fs::path dir = NewDir("corrupted");
+  tiny.Write(dir);
+  const std::string bytes = tiny.writer().Serialize();
+  std::mt19937 generator(11);
+  int failures = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string mutated = bytes;
+    const size_t span = i % 2 == 0 ? 256 : mutated.size();
+    for (int k = 0; k < 1 + i % 3; ++k) {
+      mutated[generator() % span] = static_cast<char>(generator() & 0xff);
+    }
+    TinyModel::WriteFile(dir / "model.bin", mutated);
+    failures += LoadCTranslate2Model(dir.string()).ok() ? 0 : 1;
+  }
+  EXPECT_GT(failures, 100);
 }
 
 TEST_F(MalformedTest, RejectsUnknownVersionsAndSpecs) {
