@@ -601,12 +601,14 @@ class MalformedTest : public ::testing::Test {
 
 TEST_F(MalformedTest, EveryTruncationIsAnError) {
   for (const uint32_t version : {2u, 6u}) {
-    // Version 2 stores item sizes (int16 weights here), version 6 dtype ids (float16).
+    // Version 2 stores item sizes (int16 weights here), version 6 dtype ids (float16) and an
+    // alias.
     TinyModelOptions o =
-        version == 2 ? Options(2, "TransformerBase", 2, 8, Ct2DType::kInt16)
-                     : Options(6, "TransformerSpec", 7, 8, Ct2DType::kFloat16, Ct2DType::kFloat16);
-    o.d_model = 8;
-    o.ffn_dim = 8;
+        version == 2 ? Options(2, "TransformerSpec", 3, 2, Ct2DType::kInt16)
+                     : Options(6, "TransformerSpec", 7, 2, Ct2DType::kFloat16, Ct2DType::kFloat16);
+    o.tie_output_projection = version == 6;
+    o.d_model = 4;
+    o.ffn_dim = 4;
     o.decoder_layers = 1;
     const TinyModel tiny(o);
     const fs::path dir = NewDir("truncated");
