@@ -2,8 +2,6 @@
 // random HuggingFace Marian models written by tests/reference/make_marian_model.py: encoder
 // output, teacher-forced logits, greedy and beam search with and without the KV cache, and text
 // in and out through SentencePiece and vocab.json.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -21,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "model/model.h"
 #include "nlohmann/json.hpp"
+#include "tests/reference/cached_generation.h"
 #include "translator/translator.h"
 
 namespace kvmt {
@@ -98,44 +97,45 @@ void ExpectSameSearch(const SearchResult& actual, const nlohmann::json& expected
 class MarianReferenceTest : public ::testing::TestWithParam<Variant> {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "kvmt_marian_reference_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = new fs::path(pattern);
-    results_ = new std::map<std::string, nlohmann::json>();
-
     // Texts: a few short lines of real English, language codes (a leading one is a token, any
     // other is dropped), characters no piece covers.
     std::ifstream testset(std::string(KVMT_SHARED_DIR) + "/testsets/flores200.devtest.eng_Latn");
-    std::ofstream texts(*root_ / "texts.txt");
+    std::string texts;
     int kept = 0;
     for (std::string line; kept < 3 && std::getline(testset, line);) {
       if (line.size() < 90) {
-        texts << line << "\n";
+        absl::StrAppend(&texts, line, "\n");
         ++kept;
       }
     }
     ASSERT_EQ(kept, 3) << "no short lines in the test set";
-    texts << ">>deu<< Hello world.\n"
-          << "A code >>fra<< inside is dropped.\n"
-          << "Gr\u00fc\u00dfe aus M\u00fcnchen! \u65e5\u672c\n";
-    texts.close();
+    absl::StrAppend(&texts, ">>deu<< Hello world.\n", "A code >>fra<< inside is dropped.\n",
+                    "Gr\u00fc\u00dfe aus M\u00fcnchen! \u65e5\u672c\n");
 
     // Generator then reference, for every variant at once.
-    const std::string python = KVMT_PYTHON;
-    const std::string scripts = std::string(KVMT_SOURCE_DIR) + "/tests/reference/";
-    const std::string testsets = std::string(KVMT_SHARED_DIR) + "/testsets/";
-    std::string command;
-    for (const Variant& v : kVariants) {
-      const std::string dir = (*root_ / v.name).string();
-      absl::StrAppend(&command, "(", python, " ", scripts, "make_marian_model.py ", dir, " --seed ",
-                      v.seed, " --max-positions 128 ", v.flags, " --source-text ", testsets,
-                      "flores200.devtest.eng_Latn --target-text ", testsets,
-                      "flores200.devtest.deu_Latn && ", python, " ", scripts,
-                      "marian_reference.py ", dir, " ", dir, ".json --seed ", v.seed,
-                      " --texts-file ", (*root_ / "texts.txt").string(), ") & ");
-    }
-    command += "wait";
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    std::string key = texts;
+    for (const Variant& v : kVariants) absl::StrAppend(&key, v.name, v.seed, v.flags, "\n");
+    absl::StatusOr<std::string> generated =
+        testing::CachedGeneration(key, [&texts](const std::string& out) {
+          std::ofstream(out + "/texts.txt") << texts;
+          const std::string python = KVMT_PYTHON;
+          const std::string scripts = std::string(KVMT_SOURCE_DIR) + "/tests/reference/";
+          const std::string testsets = std::string(KVMT_SHARED_DIR) + "/testsets/";
+          std::string command;
+          for (const Variant& v : kVariants) {
+            const std::string dir = absl::StrCat(out, "/", v.name);
+            absl::StrAppend(&command, "(", python, " ", scripts, "make_marian_model.py ", dir,
+                            " --seed ", v.seed, " --max-positions 128 ", v.flags, " --source-text ",
+                            testsets, "flores200.devtest.eng_Latn --target-text ", testsets,
+                            "flores200.devtest.deu_Latn && ", python, " ", scripts,
+                            "marian_reference.py ", dir, " ", dir, ".json --seed ", v.seed,
+                            " --texts-file ", out, "/texts.txt) & pids=\"$pids $!\"; ");
+          }
+          return command + "for p in $pids; do wait $p || exit 1; done";
+        });
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    root_ = new fs::path(*generated);
+    results_ = new std::map<std::string, nlohmann::json>();
     for (const Variant& v : kVariants) {
       const fs::path result = *root_ / (std::string(v.name) + ".json");
       ASSERT_TRUE(fs::exists(result)) << "the Python scripts failed for " << v.name;
@@ -145,7 +145,6 @@ class MarianReferenceTest : public ::testing::TestWithParam<Variant> {
   }
 
   static void TearDownTestSuite() {
-    fs::remove_all(*root_);
     delete root_;
     delete results_;
   }
@@ -193,7 +192,7 @@ class MarianReferenceTest : public ::testing::TestWithParam<Variant> {
     return i < sources ? (*reference_)["sources"][i] : (*reference_)["texts"][i - sources];
   }
 
-  static fs::path* root_;
+  static fs::path* root_;  // Generated models and reference outputs, shared, read only.
   static std::map<std::string, nlohmann::json>* results_;
   const nlohmann::json* reference_ = nullptr;
   std::shared_ptr<const Model> model_;

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "model/model.h"
 #include "nlohmann/json.hpp"
+#include "tests/reference/cached_generation.h"
 
 namespace kvmt {
 namespace {
@@ -58,8 +59,8 @@ void EditSafetensorsHeader(const fs::path& path, const std::function<void(nlohma
                                 text, bytes.substr(8 + header_size)));
 }
 
-// Generated HF Marian directories (tests/reference/make_marian_model.py) and the values the
-// generator wrote, as it dumped them.
+// Generated HF Marian directories (tests/reference/make_marian_model.py, shared by the test
+// processes of a build) and the values the generator wrote, as it dumped them.
 class MarianReaderTest : public ::testing::Test {
  protected:
   struct Variant {
@@ -68,10 +69,6 @@ class MarianReaderTest : public ::testing::Test {
   };
 
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "kvmt_marian_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = new fs::path(pattern);
-    dumps_ = new std::map<std::string, nlohmann::json>();
     const Variant variants[] = {
         {"shared", "--seed 11"},
         {"separate",
@@ -81,32 +78,41 @@ class MarianReaderTest : public ::testing::Test {
          "--seed 13 --activation relu --no-scale-embedding --dtype BF16 --embedding-names all "
          "--no-position-tensors"},
     };
-    // The three generators run side by side.
-    std::string command;
+    // The three generators run side by side; the loader needs no calibrated </s>.
+    absl::StatusOr<std::string> generated =
+        testing::CachedGeneration("marian_reader_test", [&](const std::string& out) {
+          std::string command;
+          for (const Variant& v : variants) {
+            absl::StrAppend(&command, KVMT_PYTHON, " ", KVMT_SOURCE_DIR,
+                            "/tests/reference/make_marian_model.py ", out, "/", v.name, " ",
+                            v.flags, " --eos-step 0 --source-text ", KVMT_SHARED_DIR,
+                            "/testsets/flores200.devtest.eng_Latn --target-text ", KVMT_SHARED_DIR,
+                            "/testsets/flores200.devtest.deu_Latn --dump ", out, "/", v.name,
+                            ".json & pids=\"$pids $!\"; ");
+          }
+          return command + "for p in $pids; do wait $p || exit 1; done";
+        });
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    generated_ = new fs::path(*generated);
+    dumps_ = new std::map<std::string, nlohmann::json>();
     for (const Variant& v : variants) {
-      absl::StrAppend(&command, KVMT_PYTHON, " ", KVMT_SOURCE_DIR,
-                      "/tests/reference/make_marian_model.py ", (*root_ / v.name).string(), " ",
-                      v.flags, " --source-text ", KVMT_SHARED_DIR,
-                      "/testsets/flores200.devtest.eng_Latn --target-text ", KVMT_SHARED_DIR,
-                      "/testsets/flores200.devtest.deu_Latn --dump ",
-                      (*root_ / (std::string(v.name) + ".json")).string(), " & ");
-    }
-    command += "wait";
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    for (const Variant& v : variants) {
-      const fs::path dump = *root_ / (std::string(v.name) + ".json");
+      const fs::path dump = *generated_ / (std::string(v.name) + ".json");
       ASSERT_TRUE(fs::exists(dump)) << "the generator failed for " << v.name;
       (*dumps_)[v.name] = ReadJson(dump);
     }
+    std::string pattern = (fs::temp_directory_path() / "kvmt_marian_XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = new fs::path(pattern);
   }
 
   static void TearDownTestSuite() {
     fs::remove_all(*root_);
     delete root_;
+    delete generated_;
     delete dumps_;
   }
 
-  static std::string Dir(const std::string& name) { return (*root_ / name).string(); }
+  static std::string Dir(const std::string& name) { return (*generated_ / name).string(); }
   static const nlohmann::json& Dump(const std::string& name) { return dumps_->at(name); }
 
   // A private copy of the "shared" model to break.
@@ -123,11 +129,13 @@ class MarianReaderTest : public ::testing::Test {
   }
   static std::string Message(const fs::path& dir) { return std::string(LoadStatus(dir).message()); }
 
-  static fs::path* root_;
+  static fs::path* generated_;  // Shared, read only.
+  static fs::path* root_;       // This process's copies.
   static std::map<std::string, nlohmann::json>* dumps_;
   int copies_ = 0;
 };
 
+fs::path* MarianReaderTest::generated_ = nullptr;
 fs::path* MarianReaderTest::root_ = nullptr;
 std::map<std::string, nlohmann::json>* MarianReaderTest::dumps_ = nullptr;
 

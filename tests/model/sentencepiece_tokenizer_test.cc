@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/reference/cached_generation.h"
 
 namespace kvmt {
 namespace {
@@ -24,33 +26,39 @@ using ::testing::HasSubstr;
 class SentencePieceTokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    absl::StatusOr<std::string> generated =
+        testing::CachedGeneration("sentencepiece_tokenizer_test", [](const std::string& out) {
+          return absl::StrCat(
+              KVMT_PYTHON, " ", KVMT_SOURCE_DIR, "/tests/reference/make_marian_model.py ", out,
+              "/model --seed 3 --eos-step 0 --source-text ", KVMT_SHARED_DIR,
+              "/testsets/flores200.devtest.eng_Latn --target-text ", KVMT_SHARED_DIR,
+              "/testsets/flores200.devtest.deu_Latn --dump ", out, "/dump.json");
+        });
+    ASSERT_TRUE(generated.ok()) << generated.status();
+    generated_ = new std::filesystem::path(*generated);
+    std::ifstream in(*generated_ / "dump.json");
+    samples_ = new nlohmann::json(nlohmann::json::parse(in)["spm_samples"]);
     std::string pattern = (std::filesystem::temp_directory_path() / "kvmt_spm_XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = new std::filesystem::path(pattern);
-    const std::string dump = (*dir_ / "dump.json").string();
-    const std::string command =
-        std::string(KVMT_PYTHON) + " " + KVMT_SOURCE_DIR +
-        "/tests/reference/make_marian_model.py " + (*dir_ / "model").string() +
-        " --seed 3 --source-text " + KVMT_SHARED_DIR + "/testsets/flores200.devtest.eng_Latn" +
-        " --target-text " + KVMT_SHARED_DIR + "/testsets/flores200.devtest.deu_Latn --dump " + dump;
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    std::ifstream in(dump);
-    samples_ = new nlohmann::json(nlohmann::json::parse(in)["spm_samples"]);
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
     delete dir_;
+    delete generated_;
     delete samples_;
   }
 
   static std::string ModelFile(const std::string& name) {
-    return (*dir_ / "model" / name).string();
+    return (*generated_ / "model" / name).string();
   }
 
-  static std::filesystem::path* dir_;
+  static std::filesystem::path* generated_;  // Shared, read only.
+  static std::filesystem::path* dir_;        // This process's scratch files.
   static nlohmann::json* samples_;
 };
 
+std::filesystem::path* SentencePieceTokenizerTest::generated_ = nullptr;
 std::filesystem::path* SentencePieceTokenizerTest::dir_ = nullptr;
 nlohmann::json* SentencePieceTokenizerTest::samples_ = nullptr;
 
