@@ -6,30 +6,31 @@
 namespace kvmt {
 namespace {
 
-class CachedStepModel : public StepModel {
- public:
-  CachedStepModel(const Decoder& decoder, std::shared_ptr<BlockPool> pool)
-      : decoder_(decoder),
-        state_(std::make_unique<PagedKVCache>(
-            std::move(pool),
-            KVLayoutFor(decoder.config()))) {}
+std::unique_ptr<PagedKVCache> NewCache(const Decoder& decoder, std::shared_ptr<BlockPool> pool,
+                                       PagedKVCache** raw) {
+  auto cache = std::make_unique<PagedKVCache>(std::move(pool), KVLayoutFor(decoder.config()));
+  *raw = cache.get();
+  return cache;
+}
 
-  absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) override {
-    return decoder_.Step(tokens, state_);
-  }
+}  // namespace
 
-  absl::Status Reorder(absl::Span<const int32_t> parents) override {
-    return state_.Reorder(parents);
-  }
+CachedStepModel::CachedStepModel(const Decoder& decoder, std::shared_ptr<BlockPool> pool)
+    : decoder_(decoder), cache_(nullptr), state_(NewCache(decoder, std::move(pool), &cache_)) {}
 
-  void AddHypothesis(std::shared_ptr<const EncodedSource> source) override {
-    state_.AddHypothesis(std::move(source));
-  }
+absl::StatusOr<absl::Span<float>> CachedStepModel::Logits(absl::Span<const int32_t> tokens) {
+  return decoder_.Step(tokens, state_);
+}
 
- private:
-  const Decoder& decoder_;
-  DecoderState state_;
-};
+absl::Status CachedStepModel::Reorder(absl::Span<const int32_t> parents) {
+  return state_.Reorder(parents);
+}
+
+void CachedStepModel::AddHypothesis(std::shared_ptr<const EncodedSource> source) {
+  state_.AddHypothesis(std::move(source));
+}
+
+namespace {
 
 class UncachedStepModel : public StepModel {
  public:

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "cache/block_pool.h"
+#include "cache/paged_kv_cache.h"
 #include "core/tensor.h"
 #include "decoder/decoder.h"
 
@@ -29,6 +30,23 @@ class StepModel {
 };
 
 // On a PagedKVCache over `pool`: each step feeds one token per hypothesis.
+class CachedStepModel : public StepModel {
+ public:
+  CachedStepModel(const Decoder& decoder, std::shared_ptr<BlockPool> pool);
+
+  absl::StatusOr<absl::Span<float>> Logits(absl::Span<const int32_t> tokens) override;
+  absl::Status Reorder(absl::Span<const int32_t> parents) override;
+  void AddHypothesis(std::shared_ptr<const EncodedSource> source) override;
+
+  // The cache, for its reorder traffic.
+  const PagedKVCache& cache() const { return *cache_; }
+
+ private:
+  const Decoder& decoder_;
+  PagedKVCache* cache_;  // Owned by state_.
+  DecoderState state_;
+};
+
 std::unique_ptr<StepModel> MakeCachedStepModel(const Decoder& decoder,
                                                std::shared_ptr<BlockPool> pool);
 
