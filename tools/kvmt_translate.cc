@@ -83,6 +83,13 @@ ABSL_FLAG(bool, no_cache, false,
           "Decode without the self-attention cache (recompute the whole prefix at every step).");
 ABSL_FLAG(bool, tokenized, false,
           "Input lines are space-separated tokens; output lines are the tokens joined by spaces.");
+ABSL_FLAG(int64_t, cache_memory_mb, 0,
+          "Budget of the K/V cache pool in MiB (decoder caches and source K/V), allocated once; "
+          "0: chosen from the model and the machine.");
+ABSL_FLAG(int64_t, source_cache_mb, -1,
+          "Source cache (encoder results kept for repeated segments) in MiB; -1: a quarter of the "
+          "pool; 0: off.");
+ABSL_FLAG(bool, verbose, false, "At the end, also print the cache's accounting.");
 ABSL_FLAG(bool, jsonl, false,
           "Each input line is a kvmt.v1.TranslateRequest in JSON, each output line its "
           "TranslateResponse.");
@@ -100,6 +107,7 @@ struct CliOptions {
   TranslatorOptions engine;
   bool tokenized = false;
   bool jsonl = false;
+  bool verbose = false;
 };
 
 absl::StatusOr<uint32_t> NonNegative(absl::string_view flag, int32_t value) {
@@ -176,6 +184,22 @@ absl::StatusOr<CliOptions> OptionsFromFlags() {
         absl::StrCat("--threads must be >= 0, got ", options.engine.threads));
   }
   options.engine.use_cache = !absl::GetFlag(FLAGS_no_cache);
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  // Beyond this a budget is certainly a typo (and MiB -> bytes would overflow much later).
+  constexpr int64_t kMaxCacheMb = int64_t{1} << 30;
+  const int64_t cache_mb = absl::GetFlag(FLAGS_cache_memory_mb);
+  if (cache_mb < 0 || cache_mb > kMaxCacheMb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cache-memory-mb must be in [0, ", kMaxCacheMb, "], got ", cache_mb));
+  }
+  options.engine.cache_memory_bytes = cache_mb * kMiB;
+  const int64_t source_cache_mb = absl::GetFlag(FLAGS_source_cache_mb);
+  if (source_cache_mb < -1 || source_cache_mb > kMaxCacheMb) {
+    return absl::InvalidArgumentError(absl::StrCat("--source-cache-mb must be -1 or in [0, ",
+                                                   kMaxCacheMb, "], got ", source_cache_mb));
+  }
+  options.engine.source_cache_bytes = source_cache_mb < 0 ? -1 : source_cache_mb * kMiB;
+  options.verbose = absl::GetFlag(FLAGS_verbose);
   return options;
 }
 
@@ -384,6 +408,8 @@ class LineTranslator {
   int64_t lines_ = 0;
 };
 
+double Mib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -428,6 +454,15 @@ absl::Status Run() {
       options.jsonl       ? "JSON lines"
       : options.tokenized ? "tokenized"
                           : "text");
+  const CacheStats cache = translator->cache_stats();
+  std::cerr << absl::StrFormat(
+      "kvmt-translate: K/V cache pool %.1f MiB (%s): %d blocks of %.1f KiB; source cache %s\n",
+      Mib(cache.pool.total_blocks * cache.pool.block_bytes),
+      options.engine.cache_memory_bytes > 0 ? "--cache-memory-mb" : "default for this model",
+      cache.pool.total_blocks, static_cast<double>(cache.pool.block_bytes) / 1024.0,
+      cache.source_cache.max_bytes > 0
+          ? absl::StrFormat("up to %.1f MiB", Mib(cache.source_cache.max_bytes))
+          : std::string("off"));
 
   std::ifstream input_file;
   if (options.input != "-") {
@@ -466,8 +501,17 @@ absl::Status Run() {
       "kvmt-translate: %d lines, %d segments, %d source tokens, %d target tokens in %.3f s "
       "(%.1f target tokens/s), peak RSS %.1f MiB\n",
       lines.lines(), stats.segments, stats.source_tokens, stats.target_tokens, seconds,
-      seconds > 0 ? static_cast<double>(stats.target_tokens) / seconds : 0.0,
-      static_cast<double>(PeakRssBytes()) / (1024.0 * 1024.0));
+      seconds > 0 ? static_cast<double>(stats.target_tokens) / seconds : 0.0, Mib(PeakRssBytes()));
+  if (options.verbose) {
+    const CacheStats end = translator->cache_stats();
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: cache: %.1f MiB in use, peak %.1f MiB; blocks %d used, %d free, %d "
+        "total; source cache %d entries, %.1f MiB, %d hits, %d misses (hit rate %.1f%%)\n",
+        Mib(end.pool.bytes_in_use()), Mib(end.pool.peak_bytes()), end.pool.used_blocks,
+        end.pool.total_blocks - end.pool.used_blocks, end.pool.total_blocks,
+        end.source_cache.entries, Mib(end.source_cache.bytes), end.source_cache.hits,
+        end.source_cache.misses, 100.0 * end.source_cache.hit_rate());
+  }
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -25,8 +26,8 @@ constexpr int kDefaultMaxInputLength = 1024;
 absl::Status CheckUtf8(absl::string_view text, size_t segment, absl::string_view field) {
   size_t offset = 0;
   if (IsValidUtf8(std::string_view(text.data(), text.size()), &offset)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("segment ", segment, ": ", field,
-                                                 " is not valid UTF-8 (byte ", offset, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("segment ", segment, ": ", field, " is not valid UTF-8 (byte ", offset, ")"));
 }
 
 // Token strings -> ids; unknown tokens map to `unk_id`, or fail when the vocabulary has none.
@@ -39,9 +40,9 @@ absl::StatusOr<std::vector<int32_t>> ToIds(const std::vector<std::string>& token
     int32_t id = vocabulary.Id(token);
     if (id < 0) {
       if (unk_id < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("segment ", segment, ": token '", token, "' is not in the ", side,
-                         " vocabulary, which has no unknown token"));
+        return absl::InvalidArgumentError(absl::StrCat("segment ", segment, ": token '", token,
+                                                       "' is not in the ", side,
+                                                       " vocabulary, which has no unknown token"));
       }
       id = unk_id;
     }
@@ -101,22 +102,23 @@ class Translator::Impl {
       const std::vector<SegmentIds>& segments, size_t begin, size_t end) const {
     std::vector<std::shared_ptr<const EncodedSource>> encoded(end - begin);
     std::vector<std::vector<int32_t>> missing;
-    std::vector<size_t> missing_index;
+    // Segment -> its source in `missing`: a source repeated in the batch is encoded once.
+    std::vector<std::pair<size_t, size_t>> missing_index;
+    absl::flat_hash_map<absl::Span<const int32_t>, size_t> first_missing;
     for (size_t i = begin; i < end; ++i) {
       encoded[i - begin] = source_cache.Lookup(segments[i].source);
-      if (encoded[i - begin] == nullptr) {
-        missing.push_back(segments[i].source);
-        missing_index.push_back(i - begin);
-      }
+      if (encoded[i - begin] != nullptr) continue;
+      const auto [it, inserted] =
+          first_missing.try_emplace(absl::MakeConstSpan(segments[i].source), missing.size());
+      if (inserted) missing.push_back(segments[i].source);
+      missing_index.emplace_back(i - begin, it->second);
     }
     if (missing.empty()) return encoded;
     absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> fresh =
         encoder.Encode(missing, pool);
     if (!fresh.ok()) return fresh.status();
-    for (size_t j = 0; j < missing.size(); ++j) {
-      source_cache.Insert(missing[j], (*fresh)[j]);
-      encoded[missing_index[j]] = std::move((*fresh)[j]);
-    }
+    for (size_t j = 0; j < missing.size(); ++j) source_cache.Insert(missing[j], (*fresh)[j]);
+    for (const auto& [segment, source] : missing_index) encoded[segment] = (*fresh)[source];
     return encoded;
   }
 
@@ -159,9 +161,8 @@ class Translator::Impl {
       absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
           EncodeWithCache(segments, begin, end);
       if (!encoded.ok()) return encoded.status();
-      std::unique_ptr<StepModel> step_model = options.use_cache
-                                                  ? MakeCachedStepModel(decoder, pool)
-                                                  : MakeUncachedStepModel(decoder);
+      std::unique_ptr<StepModel> step_model =
+          options.use_cache ? MakeCachedStepModel(decoder, pool) : MakeUncachedStepModel(decoder);
       absl::StatusOr<std::vector<SearchResult>> batch =
           Search(*step_model, *encoded, prefixes, search_options, vocabulary);
       if (!batch.ok()) return batch.status();
@@ -196,8 +197,8 @@ Translator::Translator(std::shared_ptr<const Model> model, std::unique_ptr<Impl>
 
 Translator::~Translator() = default;
 
-absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(
-    std::shared_ptr<const Model> model, const TranslatorOptions& options) {
+absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(std::shared_ptr<const Model> model,
+                                                               const TranslatorOptions& options) {
   if (model == nullptr) return absl::InvalidArgumentError("Translator::Create: no model");
   if (options.threads < 0) {
     return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", options.threads));
@@ -230,14 +231,13 @@ TranslationStats Translator::stats() const {
 
 absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptions& o) const {
   SearchOptions s;
-  s.beam_size = o.beam_size() > 0              ? static_cast<int>(o.beam_size())
+  s.beam_size = o.beam_size() > 0                      ? static_cast<int>(o.beam_size())
                 : model_->config.default_beam_size > 0 ? model_->config.default_beam_size
                                                        : kDefaultBeamSize;
   s.num_hypotheses = o.num_hypotheses() > 0 ? static_cast<int>(o.num_hypotheses()) : 1;
   if (s.num_hypotheses > s.beam_size) {
-    return absl::InvalidArgumentError(absl::StrCat("num_hypotheses (", s.num_hypotheses,
-                                                   ") must not exceed beam_size (", s.beam_size,
-                                                   ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_hypotheses (", s.num_hypotheses, ") must not exceed beam_size (", s.beam_size, ")"));
   }
   s.length_penalty = o.has_length_penalty() ? o.length_penalty() : 1.0f;
   if (s.length_penalty < 0) {
@@ -251,9 +251,9 @@ absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptio
       s.max_decoding_length, static_cast<int>(model_->weights.target_positions.dim(0)) - 1);
   s.min_decoding_length = static_cast<int>(o.min_decoding_length());
   if (s.min_decoding_length > s.max_decoding_length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "min_decoding_length (", s.min_decoding_length, ") exceeds max_decoding_length (",
-        s.max_decoding_length, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("min_decoding_length (", s.min_decoding_length,
+                                                   ") exceeds max_decoding_length (",
+                                                   s.max_decoding_length, ")"));
   }
   s.repetition_penalty =
       o.has_repetition_penalty() && o.repetition_penalty() != 0 ? o.repetition_penalty() : 1.0f;
@@ -269,9 +269,8 @@ absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptio
         absl::StrCat("sampling_temperature must be > 0, got ", s.sampling_temperature));
   }
   if (s.sampling_topk > 1 && s.beam_size != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sampling (sampling_topk ", s.sampling_topk, ") requires beam_size 1, got ",
-                     s.beam_size));
+    return absl::InvalidArgumentError(absl::StrCat("sampling (sampling_topk ", s.sampling_topk,
+                                                   ") requires beam_size 1, got ", s.beam_size));
   }
   s.seed = o.seed();
   s.return_end_token = o.return_end_token();

@@ -17,14 +17,17 @@
 
 namespace kvmt::testing {
 
-// A directory holding what the shell command `make_command(dir)` wrote into `dir`. The command
-// runs only when no earlier run with the same `key` and the same scripts in tests/reference/
+// A directory holding what the shell command `make_command(dir)` wrote into `dir` (make_command
+// only builds the string: it is also called with a stand-in directory). The command
+// runs only when no earlier run with the same `key`, command and scripts in tests/reference/
 // left a complete directory under the build tree; concurrent first runs each generate and one
 // wins the rename.
 inline absl::StatusOr<std::string> CachedGeneration(
     const std::string& key, const std::function<std::string(const std::string&)>& make_command) {
   namespace fs = std::filesystem;
-  std::string fingerprint = absl::StrCat(key, "\n", KVMT_SHARED_DIR, "\n");
+  // The command itself (with a stand-in directory) is part of the fingerprint: changing a flag
+  // must not reuse what the old flags generated.
+  std::string fingerprint = absl::StrCat(key, "\n", make_command("<dir>"), "\n");
   for (const char* script : {"make_marian_model.py", "marian_reference.py", "safetensors_io.py"}) {
     std::ifstream in(absl::StrCat(KVMT_SOURCE_DIR, "/tests/reference/", script));
     std::stringstream text;

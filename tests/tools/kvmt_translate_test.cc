@@ -348,6 +348,47 @@ TEST(KvmtTranslateTest, PrintsWhatItLoadedAndASummary) {
   EXPECT_NE(run.err.find("peak RSS"), std::string::npos) << run.err;
 }
 
+TEST(KvmtTranslateTest, PrintsTheCacheBudgetAndWithVerboseItsAccounting) {
+  // The same source twice in two batches: the second encoding comes from the source cache.
+  const ToolRun run =
+      RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "3", "--max-batch-size",
+               "1", "--source-cache-mb", "1", "--verbose"},
+              absl::StrCat(kSource1, "\n", kSource1, "\n"));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // Blocks of 24 KiB: 6 decoder layers x (K, V) x 16 positions x d_model 32 x 4 bytes.
+  EXPECT_NE(run.err.find("K/V cache pool 3.0 MiB (--cache-memory-mb)"), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("source cache up to 1.0 MiB"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("source cache 1 entries"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("1 hits, 1 misses (hit rate 50.0%)"), std::string::npos) << run.err;
+
+  const ToolRun quiet = RunTool({"--model", kModel, "--threads", "1"}, "");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_NE(quiet.err.find("(default for this model)"), std::string::npos) << quiet.err;
+  EXPECT_EQ(quiet.err.find("hit rate"), std::string::npos) << quiet.err;
+}
+
+TEST(KvmtTranslateTest, RejectsCacheBudgetsOutOfRange) {
+  for (const char* flag : {"--cache-memory-mb=-1", "--source-cache-mb=-2"}) {
+    const ToolRun run = RunTool({"--model", kModel, flag}, "");
+    EXPECT_NE(run.exit_code, 0) << flag;
+    EXPECT_NE(run.err.find(std::string(flag).substr(0, std::string(flag).find('='))),
+              std::string::npos)
+        << run.err;
+  }
+}
+
+TEST(KvmtTranslateTest, ASegmentLargerThanThePoolFailsNamingTheLimit) {
+  // 1 MiB holds 42 blocks of 16 positions; 4 beams of 256 target tokens need 64 and more.
+  const ToolRun run = RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "1",
+                               "--beam-size", "4", "--min-decoding-length", "250",
+                               "--max-decoding-length", "256"},
+                              absl::StrCat(kSource1, "\n"));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("cache"), std::string::npos) << run.err;
+  EXPECT_EQ(run.out, "") << "nothing is written for a line that failed";
+}
+
 TEST(KvmtTranslateTest, HelpListsKebabCaseFlags) {
   const ToolRun run = RunTool({"--help"});
   EXPECT_EQ(run.exit_code, 0);
