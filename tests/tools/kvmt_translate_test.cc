@@ -88,6 +88,18 @@ TEST(KvmtTranslateTest, TranslatesAFileWithBeamSearch) {
   EXPECT_EQ(run.out, "");
 }
 
+TEST(KvmtTranslateTest, EveryVersionAndPrecisionGivesTheKnownAnswers) {
+  for (const char* name :
+       {"ct2-v1-aren-transliteration", "ct2-v1-aren-transliteration-i16",
+        "ct2-v2-aren-transliteration", "ct2-v2-aren-transliteration-i8",
+        "ct2-v2-aren-transliteration-i16"}) {
+    const ToolRun run = RunTool({"--model", absl::StrCat(KVMT_SHARED_DIR, "/models/", name)},
+                                absl::StrCat(kSource1, "\n", kSource2, "\n"));
+    ASSERT_EQ(run.exit_code, 0) << name << ": " << run.err;
+    EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n")) << name;
+  }
+}
+
 TEST(KvmtTranslateTest, TranslatesStdinToStdout) {
   const ToolRun run = RunTool({"--model", kModel}, absl::StrCat(kSource1, "\n", kSource2, "\n"));
   ASSERT_EQ(run.exit_code, 0) << run.err;
