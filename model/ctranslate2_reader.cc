@@ -26,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/status_macros.h"
+#include "model/file_io.h"
 #include "model/position_encodings.h"
 #include "model/sentencepiece_tokenizer.h"
 #include "model/weights_validation.h"
@@ -846,22 +847,11 @@ struct RunConfig {
   float layer_norm_epsilon = kDefaultLayerNormEpsilon;
 };
 
+// config.json is optional: null when absent.
 absl::StatusOr<nlohmann::json> ReadConfigJson(const std::string& path) {
   std::error_code error;
   if (!fs::exists(path, error)) return nlohmann::json(nullptr);
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open the file"));
-  std::ostringstream text;
-  text << file.rdbuf();
-  nlohmann::json json =
-      nlohmann::json::parse(std::move(text).str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded())
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
-  if (!json.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": expected a JSON object, got ", json.type_name()));
-  }
-  return json;
+  return ReadJsonObject(path);
 }
 
 absl::Status FieldTypeError(const std::string& path, absl::string_view field,

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
+#include "model/file_io.h"
 #include "model/position_encodings.h"
 #include "model/safetensors.h"
 #include "model/sentencepiece_tokenizer.h"
@@ -22,33 +23,6 @@ namespace {
 
 // HuggingFace's Marian layers use nn.LayerNorm's default.
 constexpr float kLayerNormEpsilon = 1e-5f;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    std::error_code error;
-    if (!std::filesystem::exists(path, error)) {
-      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    }
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open the file"));
-  }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return std::move(contents).str();
-}
-
-absl::StatusOr<nlohmann::json> ReadJson(const std::string& path) {
-  KVMT_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded())
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
-  if (!json.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": expected a JSON object, got ", json.type_name()));
-  }
-  return json;
-}
 
 // config.json's fields, with errors that name the file and the field. A field set to null
 // counts as absent (HuggingFace writes null for "use the default").
@@ -116,7 +90,7 @@ absl::StatusOr<Activation> ParseActivation(const Config& config) {
 
 // vocab.json: {piece: id} with ids exactly 0..n-1, as a Vocabulary in id order.
 absl::StatusOr<Vocabulary> ReadMarianVocabulary(const std::string& path) {
-  KVMT_ASSIGN_OR_RETURN(const nlohmann::json json, ReadJson(path));
+  KVMT_ASSIGN_OR_RETURN(const nlohmann::json json, ReadJsonObject(path));
   const size_t size = json.size();
   std::vector<std::string> tokens(size);
   std::vector<bool> seen(size, false);
@@ -409,7 +383,7 @@ absl::StatusOr<TransformerWeights> ReadWeights(const MarianConfig& m, const Safe
 absl::StatusOr<std::unique_ptr<Model>> LoadMarianModel(const std::string& dir) {
   const std::filesystem::path root(dir);
   const std::string config_path = (root / "config.json").string();
-  KVMT_ASSIGN_OR_RETURN(nlohmann::json json, ReadJson(config_path));
+  KVMT_ASSIGN_OR_RETURN(nlohmann::json json, ReadJsonObject(config_path));
   const Config config(config_path, std::move(json));
   KVMT_ASSIGN_OR_RETURN(const MarianConfig m, ParseConfig(config));
 

@@ -68,17 +68,18 @@ std::shared_ptr<Model> MakeRandomModel(const RandomModelSpec& spec) {
                                                    f.Linear(d, spec.ffn_dim)});
   }
   for (int l = 0; l < spec.decoder_layers; ++l) {
-    w.decoder_layers.push_back(DecoderLayerWeights{
-        f.Norm(d), f.Linear(3 * d, d), f.Linear(d, d), f.Norm(d), f.Linear(d, d),
-        f.Linear(2 * d, d), f.Linear(d, d), f.Norm(d), f.Linear(spec.ffn_dim, d),
-        f.Linear(d, spec.ffn_dim)});
+    w.decoder_layers.push_back(
+        DecoderLayerWeights{f.Norm(d), f.Linear(3 * d, d), f.Linear(d, d), f.Norm(d),
+                            f.Linear(d, d), f.Linear(2 * d, d), f.Linear(d, d), f.Norm(d),
+                            f.Linear(spec.ffn_dim, d), f.Linear(d, spec.ffn_dim)});
   }
   if (spec.pre_norm) {
     w.encoder_final_norm = f.Norm(d);
     w.decoder_final_norm = f.Norm(d);
   }
   // A larger output scale keeps the distributions peaked enough for beams to differ.
-  w.output_projection = LinearWeights{f.Normal({spec.target_vocab, d}, 1.0f), f.Normal({spec.target_vocab}, 0.5f)};
+  w.output_projection =
+      LinearWeights{f.Normal({spec.target_vocab, d}, 1.0f), f.Normal({spec.target_vocab}, 0.5f)};
   return model;
 }
 

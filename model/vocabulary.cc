@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "core/status_macros.h"
+#include "model/file_io.h"
 #include "nlohmann/json.hpp"
 
 namespace kvmt {
@@ -84,18 +86,7 @@ absl::StatusOr<Vocabulary> ReadVocabularyFile(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": unknown vocabulary format '", extension,
                                                    "' (expected .txt or .json)"));
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    std::error_code error;
-    if (!std::filesystem::exists(path, error)) {
-      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    }
-    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open the file"));
-  }
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  const std::string text = std::move(contents).str();
+  KVMT_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
 
   std::vector<std::string> tokens;
   if (extension == ".json") {
