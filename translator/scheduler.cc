@@ -338,6 +338,13 @@ absl::StatusOr<uint64_t> Scheduler::Submit(const v1::TranslateRequest& request, 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return absl::UnavailableError("the server is shutting down");
+    if (segments > options_.max_queued_segments) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the request has ", segments,
+                       " segments to translate, more than the queue "
+                       "holds (",
+                       options_.max_queued_segments, ")"));
+    }
     const int64_t queued = static_cast<int64_t>(queue_.size());
     if (queued + segments > options_.max_queued_segments) {
       return absl::ResourceExhaustedError(absl::StrCat(
