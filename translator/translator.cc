@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -46,6 +47,12 @@ absl::StatusOr<std::vector<int32_t>> ToIds(const std::vector<std::string>& token
     ids.push_back(id);
   }
   return ids;
+}
+
+// A proto uint32 as an int; values past INT_MAX (which no limit allows anyway) saturate rather
+// than wrap to negative numbers.
+int AsInt(uint32_t value) {
+  return static_cast<int>(std::min<uint32_t>(value, std::numeric_limits<int>::max()));
 }
 
 }  // namespace
@@ -97,10 +104,10 @@ TranslationStats Translator::stats() const { return engine_->stats(); }
 
 absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptions& o) const {
   SearchOptions s;
-  s.beam_size = o.beam_size() > 0                      ? static_cast<int>(o.beam_size())
+  s.beam_size = o.beam_size() > 0                      ? AsInt(o.beam_size())
                 : model_->config.default_beam_size > 0 ? model_->config.default_beam_size
                                                        : kDefaultBeamSize;
-  s.num_hypotheses = o.num_hypotheses() > 0 ? static_cast<int>(o.num_hypotheses()) : 1;
+  s.num_hypotheses = o.num_hypotheses() > 0 ? AsInt(o.num_hypotheses()) : 1;
   if (s.num_hypotheses > s.beam_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "num_hypotheses (", s.num_hypotheses, ") must not exceed beam_size (", s.beam_size, ")"));
@@ -110,12 +117,12 @@ absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptio
     return absl::InvalidArgumentError(
         absl::StrCat("length_penalty must be >= 0, got ", s.length_penalty));
   }
-  s.max_decoding_length = o.max_decoding_length() > 0 ? static_cast<int>(o.max_decoding_length())
-                                                      : kDefaultMaxDecodingLength;
+  s.max_decoding_length =
+      o.max_decoding_length() > 0 ? AsInt(o.max_decoding_length()) : kDefaultMaxDecodingLength;
   // The start token takes position 0, so a hypothesis can have at most positions - 1 tokens.
   s.max_decoding_length = std::min<int>(
       s.max_decoding_length, static_cast<int>(model_->weights.target_positions.dim(0)) - 1);
-  s.min_decoding_length = static_cast<int>(o.min_decoding_length());
+  s.min_decoding_length = AsInt(o.min_decoding_length());
   if (s.min_decoding_length > s.max_decoding_length) {
     return absl::InvalidArgumentError(absl::StrCat("min_decoding_length (", s.min_decoding_length,
                                                    ") exceeds max_decoding_length (",
@@ -127,8 +134,8 @@ absl::StatusOr<SearchOptions> Translator::ResolveOptions(const v1::DecodingOptio
     return absl::InvalidArgumentError(
         absl::StrCat("repetition_penalty must be > 0, got ", s.repetition_penalty));
   }
-  s.no_repeat_ngram_size = static_cast<int>(o.no_repeat_ngram_size());
-  s.sampling_topk = o.sampling_topk() > 1 ? static_cast<int>(o.sampling_topk()) : 1;
+  s.no_repeat_ngram_size = AsInt(o.no_repeat_ngram_size());
+  s.sampling_topk = o.sampling_topk() > 1 ? AsInt(o.sampling_topk()) : 1;
   s.sampling_temperature = o.has_sampling_temperature() ? o.sampling_temperature() : 1.0f;
   if (!(s.sampling_temperature > 0)) {
     return absl::InvalidArgumentError(
@@ -206,9 +213,8 @@ absl::StatusOr<PreparedRequest> Translator::Prepare(const v1::TranslateRequest& 
                                                    limits.max_beam_size));
   }
   const v1::DecodingOptions& decoding = request.options();
-  const int max_input_length = decoding.max_input_length() > 0
-                                   ? static_cast<int>(decoding.max_input_length())
-                                   : kDefaultMaxInputLength;
+  const int max_input_length =
+      decoding.max_input_length() > 0 ? AsInt(decoding.max_input_length()) : kDefaultMaxInputLength;
   const ModelConfig& config = model_->config;
   const int special_tokens = (config.add_source_bos ? 1 : 0) + (config.add_source_eos ? 1 : 0);
   if (max_input_length <= special_tokens) {
