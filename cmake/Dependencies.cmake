@@ -29,3 +29,8 @@ set_target_properties(kvmt_sentencepiece PROPERTIES
 if(KVMT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# cpp-httplib: Debian builds it as a shared library whose ABI depends on the feature macros in
+# its pkg-config Cflags, so it is used through pkg-config rather than as a bare header.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

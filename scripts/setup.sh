@@ -24,7 +24,7 @@ packages=(
   build-essential cmake pkg-config dpkg-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev openssl
   python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
   libopenblas0-pthread
 )

@@ -39,7 +39,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/status_macros.h"
@@ -49,6 +48,7 @@
 #include "model/model.h"
 #include "tools/kebab_flags.h"
 #include "tools/peak_rss.h"
+#include "tools/segment_format.h"
 #include "translator/translator.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -96,8 +96,6 @@ ABSL_FLAG(bool, jsonl, false,
 
 namespace kvmt {
 namespace {
-
-constexpr char kHypothesisSeparator[] = " ||| ";
 
 struct CliOptions {
   std::string model_dir;
@@ -374,18 +372,8 @@ class LineTranslator {
       }
       return json;
     }
-    std::vector<std::string> hypotheses;
-    for (const v1::Hypothesis& hypothesis : response.results(first).hypotheses()) {
-      std::string text =
-          options_.tokenized ? absl::StrJoin(hypothesis.tokens(), " ") : hypothesis.text();
-      if (options_.decoding.return_scores()) {
-        text = absl::StrCat(absl::StrFormat("%.6g", hypothesis.score()), "\t", text);
-      }
-      hypotheses.push_back(std::move(text));
-    }
-    // One line per segment is the contract; a newline inside a decoded token must not split it.
-    return absl::StrReplaceAll(absl::StrJoin(hypotheses, kHypothesisSeparator),
-                               {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
+    return FormatSegmentResult(response.results(first), options_.tokenized,
+                               options_.decoding.return_scores());
   }
 
   absl::Status Write(absl::string_view text) {

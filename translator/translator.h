@@ -17,9 +17,9 @@
 namespace kvmt {
 
 struct TranslatorOptions {
-  int threads = 0;            // 0: all cores.
-  bool use_cache = true;      // false: the textbook decoder that recomputes the whole prefix.
-  int max_batch_size = 32;    // Segments encoded and decoded together (fewer if memory is short).
+  int threads = 0;          // 0: all cores.
+  bool use_cache = true;    // false: the textbook decoder that recomputes the whole prefix.
+  int max_batch_size = 32;  // Segments encoded and decoded together (fewer if memory is short).
   // Budget of the K/V block pool (self-attention caches and source K/V), allocated once.
   // 0: DefaultCacheMemoryBytes.
   int64_t cache_memory_bytes = 0;
@@ -47,6 +47,26 @@ struct SegmentIds {
   std::vector<int32_t> target_prefix;
 };
 
+// Limits a server puts on requests; 0: none. Going over one is INVALID_ARGUMENT.
+struct RequestLimits {
+  int max_segments = 0;           // Segments per request.
+  int64_t max_segment_bytes = 0;  // Bytes of a segment's text or tokens.
+  int max_segment_tokens = 0;     // Source tokens of a segment, after tokenisation.
+  int max_beam_size = 0;
+};
+
+// A request checked and tokenised: what the engine decodes and where each result goes. Segments
+// with nothing to translate are left out; their result is one empty hypothesis.
+struct PreparedRequest {
+  SearchOptions options;
+  bool return_scores = false;
+  int num_segments = 0;              // The request's segments, empty ones included.
+  std::vector<SegmentIds> segments;  // The non-empty ones, in request order.
+  std::vector<int> positions;        // Request position of segments[i].
+};
+
+class Engine;
+
 class Translator {
  public:
   static absl::StatusOr<std::unique_ptr<Translator>> Create(std::shared_ptr<const Model> model,
@@ -57,6 +77,15 @@ class Translator {
   // translates every segment; the response has one result per segment, in order.
   absl::StatusOr<v1::TranslateResponse> Translate(const v1::TranslateRequest& request) const;
 
+  // The validation and tokenisation of Translate, without decoding.
+  absl::StatusOr<PreparedRequest> Prepare(const v1::TranslateRequest& request,
+                                          const RequestLimits& limits = {}) const;
+  // The proto result of one segment: tokens, detokenised text and (on request) scores.
+  absl::StatusOr<v1::SegmentResult> MakeSegmentResult(const SearchResult& result,
+                                                      bool return_scores) const;
+  // The target vocabulary entry of `id`.
+  const std::string& TargetToken(int32_t id) const;
+
   // The same search on ids: for tests and tools that bypass tokenisation.
   absl::StatusOr<std::vector<SearchResult>> TranslateIds(const std::vector<SegmentIds>& segments,
                                                          const SearchOptions& options) const;
@@ -65,6 +94,8 @@ class Translator {
   absl::StatusOr<SearchOptions> ResolveOptions(const v1::DecodingOptions& options) const;
 
   const Model& model() const { return *model_; }
+  // The compute and memory behind this Translator, which the Scheduler shares.
+  const Engine& engine() const { return *engine_; }
   TranslationStats stats() const;
   CacheStats cache_stats() const;
 
@@ -73,10 +104,9 @@ class Translator {
   static int64_t DefaultCacheMemoryBytes(const ModelConfig& config, int max_batch_size);
 
  private:
-  class Impl;
-  Translator(std::shared_ptr<const Model> model, std::unique_ptr<Impl> impl);
+  Translator(std::shared_ptr<const Model> model, std::unique_ptr<Engine> engine);
   std::shared_ptr<const Model> model_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Engine> engine_;
 };
 
 }  // namespace kvmt

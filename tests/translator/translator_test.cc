@@ -112,6 +112,24 @@ TEST_F(TranslatorTest, ResolvesDefaultsAndRejectsContradictions) {
               HasSubstr("sampling_temperature must be > 0"));
 }
 
+TEST_F(TranslatorTest, HugeOptionValuesSaturateInsteadOfWrapping) {
+  v1::DecodingOptions options;
+  options.set_max_decoding_length(UINT32_MAX);
+  options.set_max_input_length(UINT32_MAX);
+  auto resolved = translator_->ResolveOptions(options);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_GT(resolved->max_decoding_length, 0);  // The model's position table's limit.
+
+  v1::TranslateRequest request = WithText({"آ ز ا"});
+  *request.mutable_options() = options;
+  auto response = translator_->Translate(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).hypotheses(0).text(), "a z z a");
+
+  request.mutable_options()->set_beam_size(UINT32_MAX);
+  EXPECT_EQ(Error(request).code(), absl::StatusCode::kResourceExhausted);  // Cannot ever fit.
+}
+
 TEST_F(TranslatorTest, TargetPrefixIsForced) {
   v1::TranslateRequest request = WithText({"آ ت ز م و ن"});
   request.mutable_segments(0)->set_target_prefix("e t");

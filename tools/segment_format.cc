@@ -1,0 +1,23 @@
+#include "tools/segment_format.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+
+namespace kvmt {
+
+std::string FormatSegmentResult(const v1::SegmentResult& result, bool tokenized, bool with_scores) {
+  std::vector<std::string> hypotheses;
+  for (const v1::Hypothesis& hypothesis : result.hypotheses()) {
+    std::string text = tokenized ? absl::StrJoin(hypothesis.tokens(), " ") : hypothesis.text();
+    if (with_scores) text = absl::StrCat(absl::StrFormat("%.6g", hypothesis.score()), "\t", text);
+    hypotheses.push_back(std::move(text));
+  }
+  return absl::StrReplaceAll(absl::StrJoin(hypotheses, " ||| "),
+                             {{"\r\n", " "}, {"\n", " "}, {"\r", " "}});
+}
+
+}  // namespace kvmt
