@@ -16,6 +16,9 @@ float* AllocateStorage(int64_t floats) {
   return static_cast<float*>(ptr);
 }
 
+// Longer waits are waits without a deadline.
+constexpr absl::Duration kLongestTimedWait = absl::Hours(24 * 365 * 100);
+
 }  // namespace
 
 BlockPool::BlockPool(int64_t block_floats, int64_t budget_bytes)
@@ -41,10 +44,14 @@ bool BlockPool::TryReserve(int64_t blocks) {
 bool BlockPool::Reserve(int64_t blocks, absl::Duration timeout) {
   if (blocks > total_blocks_) return false;
   std::unique_lock<std::mutex> lock(mutex_);
-  const bool fits = unreserved_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
-    return reserved_ + blocks <= total_blocks_;
-  });
-  if (!fits) return false;
+  const auto fits_now = [&] { return reserved_ + blocks <= total_blocks_; };
+  // wait_for adds the timeout to steady_clock::now(): an infinite or century-long timeout would
+  // overflow into a deadline in the past and give up at once.
+  if (timeout >= kLongestTimedWait) {
+    unreserved_.wait(lock, fits_now);
+  } else if (!unreserved_.wait_for(lock, absl::ToChronoNanoseconds(timeout), fits_now)) {
+    return false;
+  }
   reserved_ += blocks;
   return true;
 }
@@ -72,9 +79,9 @@ absl::StatusOr<BlockId> BlockPool::Allocate() {
       evictor = evictor_;
     }
     if (!evictor || !evictor()) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "KV cache pool exhausted: all ", total_blocks_, " blocks of ",
-          block_floats_ * sizeof(float), " bytes are in use"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("KV cache pool exhausted: all ", total_blocks_, " blocks of ",
+                       block_floats_ * sizeof(float), " bytes are in use"));
     }
   }
 }

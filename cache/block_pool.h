@@ -21,9 +21,9 @@ using BlockId = int32_t;
 struct BlockPoolStats {
   int64_t block_bytes = 0;
   int64_t total_blocks = 0;
-  int64_t used_blocks = 0;       // Referenced by a cache, a source or the source cache.
+  int64_t used_blocks = 0;  // Referenced by a cache, a source or the source cache.
   int64_t peak_used_blocks = 0;
-  int64_t reserved_blocks = 0;   // Promised to admitted segments.
+  int64_t reserved_blocks = 0;  // Promised to admitted segments.
   int64_t bytes_in_use() const { return used_blocks * block_bytes; }
   int64_t peak_bytes() const { return peak_used_blocks * block_bytes; }
 };
@@ -37,7 +37,8 @@ class BlockPool {
   BlockPool& operator=(const BlockPool&) = delete;
 
   // Admission: promises `blocks` to a caller, or returns false (and promises nothing) when the
-  // promises would exceed the pool. Reserve waits up to `timeout` for others to unreserve.
+  // promises would exceed the pool. Reserve waits up to `timeout` for others to unreserve
+  // (absl::InfiniteDuration(): as long as it takes).
   bool TryReserve(int64_t blocks);
   bool Reserve(int64_t blocks, absl::Duration timeout);
   void Unreserve(int64_t blocks);
@@ -49,7 +50,9 @@ class BlockPool {
   void Release(BlockId block);
   int RefCount(BlockId block) const;
 
-  float* data(BlockId block) { return storage_.get() + static_cast<int64_t>(block) * block_floats_; }
+  float* data(BlockId block) {
+    return storage_.get() + static_cast<int64_t>(block) * block_floats_;
+  }
   const float* data(BlockId block) const {
     return storage_.get() + static_cast<int64_t>(block) * block_floats_;
   }

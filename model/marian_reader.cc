@@ -23,6 +23,9 @@ namespace {
 
 // HuggingFace's Marian layers use nn.LayerNorm's default.
 constexpr float kLayerNormEpsilon = 1e-5f;
+// The position tables are generated, not read, so their size is not bounded by the file: a
+// limit far above OPUS-MT's 512 keeps a 100-byte config.json from asking for gigabytes.
+constexpr int kMaxPositions = 16384;
 
 // config.json's fields, with errors that name the file and the field. A field set to null
 // counts as absent (HuggingFace writes null for "use the default").
@@ -37,17 +40,19 @@ class Config {
   }
 
   absl::StatusOr<int> Int(absl::string_view field, std::optional<int> fallback = std::nullopt,
-                          int minimum = 0) const {
+                          int minimum = 0, int maximum = INT32_MAX) const {
     const nlohmann::json* value = Find(field);
     if (value == nullptr) {
       if (fallback.has_value()) return *fallback;
       return Error(field, "is missing");
     }
     if (!value->is_number_integer()) return Error(field, "must be an integer");
-    const int64_t number = value->get<int64_t>();
-    if (number < minimum || number > INT32_MAX) {
-      return Error(field, absl::StrCat("= ", number, " must be >= ", minimum));
+    if (value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(maximum)) {
+      return Error(field, absl::StrCat("= ", value->get<uint64_t>(), " exceeds ", maximum));
     }
+    const int64_t number = value->get<int64_t>();
+    if (number < minimum) return Error(field, absl::StrCat("= ", number, " must be >= ", minimum));
+    if (number > maximum) return Error(field, absl::StrCat("= ", number, " exceeds ", maximum));
     return static_cast<int>(number);
   }
 
@@ -183,16 +188,21 @@ class TensorReader {
     return linear;
   }
 
-  // Rows of the given projections stacked in order: Q, K, V -> [3 * out, in].
+  // Rows of the given projections stacked in order: Q, K, V -> [3 * out, in]. The parts are
+  // read (and so checked against the file) before the fused tensor is allocated.
   absl::StatusOr<LinearWeights> Fused(const std::vector<std::string>& prefixes, int64_t out,
                                       int64_t in) const {
-    const int64_t n = static_cast<int64_t>(prefixes.size());
+    std::vector<LinearWeights> parts;
+    for (const std::string& prefix : prefixes) {
+      KVMT_ASSIGN_OR_RETURN(LinearWeights part, Linear(prefix, out, in));
+      parts.push_back(std::move(part));
+    }
+    const int64_t n = static_cast<int64_t>(parts.size());
     LinearWeights fused{Tensor({n * out, in}), Tensor({n * out})};
     for (int64_t i = 0; i < n; ++i) {
-      KVMT_ASSIGN_OR_RETURN(const LinearWeights part, Linear(prefixes[i], out, in));
-      std::memcpy(fused.weight.data() + i * out * in, part.weight.data(),
+      std::memcpy(fused.weight.data() + i * out * in, parts[i].weight.data(),
                   static_cast<size_t>(out * in) * sizeof(float));
-      std::memcpy(fused.bias.data() + i * out, part.bias.data(),
+      std::memcpy(fused.bias.data() + i * out, parts[i].bias.data(),
                   static_cast<size_t>(out) * sizeof(float));
     }
     return fused;
@@ -282,7 +292,8 @@ absl::StatusOr<MarianConfig> ParseConfig(const Config& c) {
                                          m.decoder_vocab_size));
     }
   }
-  KVMT_ASSIGN_OR_RETURN(m.max_positions, c.Int("max_position_embeddings", std::nullopt, 1));
+  KVMT_ASSIGN_OR_RETURN(m.max_positions,
+                        c.Int("max_position_embeddings", std::nullopt, 1, kMaxPositions));
   KVMT_ASSIGN_OR_RETURN(m.num_beams, c.Int("num_beams", 0));
   return m;
 }
@@ -315,9 +326,6 @@ absl::StatusOr<TransformerWeights> ReadWeights(const MarianConfig& m, const Safe
     KVMT_ASSIGN_OR_RETURN(w.target_embeddings,
                           r.Read("model.decoder.embed_tokens.weight", {m.decoder_vocab_size, d}));
   }
-  // embed_positions tensors, when saved, hold the same sinusoids; they are generated instead.
-  w.source_positions = MarianSinusoidalPositions(m.max_positions, m.d_model);
-  w.target_positions = w.source_positions;
 
   for (const auto& [side, count] :
        {std::pair<std::string, int>{"encoder", m.encoder_layers}, {"decoder", m.decoder_layers}}) {
@@ -375,6 +383,10 @@ absl::StatusOr<TransformerWeights> ReadWeights(const MarianConfig& m, const Safe
                           r.Read("final_logits_bias", {1, m.decoder_vocab_size}));
     w.output_projection.bias = bias.Reshaped({m.decoder_vocab_size});
   }
+  // embed_positions tensors, when saved, hold the same sinusoids; they are generated instead,
+  // last, once the file has shown that d_model is real.
+  w.source_positions = MarianSinusoidalPositions(m.max_positions, m.d_model);
+  w.target_positions = w.source_positions;
   return w;
 }
 
