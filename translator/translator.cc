@@ -68,11 +68,13 @@ class Reservation {
 
 class Translator::Impl {
  public:
-  Impl(const Model& model, const TranslatorOptions& options)
+  Impl(const Model& model, const TranslatorOptions& options, ComputeTypeChoice compute_type,
+       std::unique_ptr<Encoder> encoder, std::unique_ptr<Decoder> decoder)
       : model(model),
         options(options),
-        encoder(model.config, model.weights),
-        decoder(model.config, model.weights),
+        compute_type(std::move(compute_type)),
+        encoder(std::move(encoder)),
+        decoder(std::move(decoder)),
         layout(KVLayoutFor(model.config)),
         pool(std::make_shared<BlockPool>(
             layout.block_floats(),
@@ -115,7 +117,7 @@ class Translator::Impl {
     }
     if (missing.empty()) return encoded;
     absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> fresh =
-        encoder.Encode(missing, pool);
+        encoder->Encode(missing, pool);
     if (!fresh.ok()) return fresh.status();
     for (size_t j = 0; j < missing.size(); ++j) source_cache.Insert(missing[j], (*fresh)[j]);
     for (const auto& [segment, source] : missing_index) encoded[segment] = (*fresh)[source];
@@ -127,7 +129,7 @@ class Translator::Impl {
     SetNumThreads(options.threads);
     const SearchVocabulary vocabulary{model.config.decoder_start_id, model.config.target_eos_id,
                                       model.config.suppressed_target_ids,
-                                      model.weights.output_projection.weight.dim(0)};
+                                      model.weights.output_projection.out_features()};
     std::vector<SearchResult> results;
     results.reserve(segments.size());
     const size_t max_batch = static_cast<size_t>(std::max(1, options.max_batch_size));
@@ -162,7 +164,7 @@ class Translator::Impl {
           EncodeWithCache(segments, begin, end);
       if (!encoded.ok()) return encoded.status();
       std::unique_ptr<StepModel> step_model =
-          options.use_cache ? MakeCachedStepModel(decoder, pool) : MakeUncachedStepModel(decoder);
+          options.use_cache ? MakeCachedStepModel(*decoder, pool) : MakeUncachedStepModel(*decoder);
       absl::StatusOr<std::vector<SearchResult>> batch =
           Search(*step_model, *encoded, prefixes, search_options, vocabulary);
       if (!batch.ok()) return batch.status();
@@ -182,8 +184,9 @@ class Translator::Impl {
 
   const Model& model;
   const TranslatorOptions options;
-  const Encoder encoder;
-  const Decoder decoder;
+  const ComputeTypeChoice compute_type;
+  const std::unique_ptr<const Encoder> encoder;
+  const std::unique_ptr<const Decoder> decoder;
   const KVBlockLayout layout;
   const std::shared_ptr<BlockPool> pool;
   mutable SourceCache source_cache;
@@ -207,8 +210,41 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(std::shared_ptr<c
     return absl::InvalidArgumentError(
         absl::StrCat("max batch size must be >= 1, got ", options.max_batch_size));
   }
-  auto impl = std::make_unique<Impl>(*model, options);
+  ComputeTypeChoice compute_type = ResolveComputeType(options.compute_type, *model);
+  absl::StatusOr<std::unique_ptr<Encoder>> encoder =
+      Encoder::Create(model->config, model->weights, compute_type.type);
+  if (!encoder.ok()) return encoder.status();
+  absl::StatusOr<std::unique_ptr<Decoder>> decoder =
+      Decoder::Create(model->config, model->weights, compute_type.type);
+  if (!decoder.ok()) return decoder.status();
+  auto impl = std::make_unique<Impl>(*model, options, std::move(compute_type), *std::move(encoder),
+                                     *std::move(decoder));
   return std::unique_ptr<Translator>(new Translator(std::move(model), std::move(impl)));
+}
+
+const ComputeTypeChoice& Translator::compute_type() const { return impl_->compute_type; }
+
+ComputeTypeChoice ResolveComputeType(std::optional<ComputeType> requested, const Model& model) {
+  const bool int8_model = model.weights.has_int8_weights();
+  ComputeTypeChoice choice;
+  if (!requested.has_value()) {
+    choice.type = int8_model ? ComputeType::kInt8 : ComputeType::kFloat32;
+    choice.note = int8_model ? "auto: the model is int8" : "auto: the model is not int8";
+  } else {
+    choice.type = *requested;
+  }
+  if (choice.type == ComputeType::kBFloat16 && !CpuHasNativeBFloat16()) {
+    choice.note = absl::StrCat("bfloat16 asked for, but this CPU (", CpuIsaName(),
+                               ") has neither AVX512-BF16 nor AMX: float32 instead");
+    choice.type = ComputeType::kFloat32;
+  }
+  if (choice.type == ComputeType::kInt8 && !CpuHasInt8Dot()) {
+    choice.note = absl::StrCat("int8 asked for, but this CPU (", CpuIsaName(),
+                               ") has neither VNNI nor AMX, without which int8 products can "
+                               "saturate: float32 instead");
+    choice.type = ComputeType::kFloat32;
+  }
+  return choice;
 }
 
 CacheStats Translator::cache_stats() const {

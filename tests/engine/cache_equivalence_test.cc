@@ -15,9 +15,6 @@
 namespace kvmt {
 namespace {
 
-
-
-
 struct Variant {
   bool pre_norm;
   Activation activation;
@@ -35,8 +32,14 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
     spec.num_heads = GetParam().num_heads;
     spec.seed = 17;
     model_ = MakeRandomModel(spec);
-    encoder_ = std::make_unique<Encoder>(model_->config, model_->weights);
-    decoder_ = std::make_unique<Decoder>(model_->config, model_->weights);
+    absl::StatusOr<std::unique_ptr<Encoder>> encoder =
+        Encoder::Create(model_->config, model_->weights);
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    encoder_ = *std::move(encoder);
+    absl::StatusOr<std::unique_ptr<Decoder>> decoder =
+        Decoder::Create(model_->config, model_->weights);
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    decoder_ = *std::move(decoder);
   }
 
   std::vector<std::vector<int32_t>> Sources() const {
@@ -58,9 +61,9 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
     auto encoded = encoder_->Encode(sources);
     EXPECT_TRUE(encoded.ok()) << encoded.status();
     std::unique_ptr<StepModel> step_model =
-        cached ? MakeCachedStepModel(*decoder_, std::make_shared<BlockPool>(
-                                                    KVLayoutFor(model_->config).block_floats(),
-                                                    int64_t{64} << 20))
+        cached ? MakeCachedStepModel(
+                     *decoder_, std::make_shared<BlockPool>(
+                                    KVLayoutFor(model_->config).block_floats(), int64_t{64} << 20))
                : MakeUncachedStepModel(*decoder_);
     const SearchVocabulary vocabulary{0, 1, {}, 30};
     auto results = Search(*step_model, *encoded, prefixes, options, vocabulary);
@@ -144,14 +147,13 @@ std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
          std::to_string(v.num_heads);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Architectures, CacheEquivalenceTest,
-    ::testing::Values(Variant{true, Activation::kRelu, 16, 4},
-                      Variant{false, Activation::kRelu, 16, 4},
-                      Variant{true, Activation::kGelu, 15, 3},
-                      Variant{false, Activation::kSwish, 15, 5},
-                      Variant{false, Activation::kGeluTanh, 16, 2}),
-    VariantName);
+INSTANTIATE_TEST_SUITE_P(Architectures, CacheEquivalenceTest,
+                         ::testing::Values(Variant{true, Activation::kRelu, 16, 4},
+                                           Variant{false, Activation::kRelu, 16, 4},
+                                           Variant{true, Activation::kGelu, 15, 3},
+                                           Variant{false, Activation::kSwish, 15, 5},
+                                           Variant{false, Activation::kGeluTanh, 16, 2}),
+                         VariantName);
 
 }  // namespace
 }  // namespace kvmt
