@@ -7,11 +7,14 @@
 #include <cstring>
 #include <limits>
 
+#include "core/log_softmax_top_k.h"
 #include "core/parallel_for.h"
 
 namespace kvmt {
 
-void SetNumThreads(int threads) { omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs()); }
+void SetNumThreads(int threads) {
+  omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+}
 
 void LayerNorm(const float* x, int64_t rows, int64_t d, const Tensor& gamma, const Tensor& beta,
                float epsilon, float* y) {
@@ -39,11 +42,8 @@ void AddInPlace(float* y, const float* x, int64_t n) {
 }
 
 void LogSoftmax(const float* x, int64_t n, float* y) {
-  float max_value = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) max_value = std::max(max_value, x[i]);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max_value);
-  const float log_normaliser = max_value + std::log(sum);
+  int found = 0;
+  const float log_normaliser = LogSumExpTopK(x, n, {}, 0, nullptr, &found);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_normaliser;
 }
 
