@@ -176,12 +176,21 @@ void BytesPerToken(const char* name, std::shared_ptr<const Model> model) {
 
 void SharingTraffic(const char* name, std::shared_ptr<const Model> model, int length) {
   SetNumThreads(absl::GetFlag(FLAGS_threads));
-  Encoder encoder(model->config, model->weights);
-  Decoder decoder(model->config, model->weights);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model->config, model->weights);
+  absl::StatusOr<std::unique_ptr<Decoder>> made_decoder =
+      Decoder::Create(model->config, model->weights);
+  if (!made_encoder.ok() || !made_decoder.ok()) {
+    std::fprintf(stderr, "kvmt-cache-bench: %s %s\n", made_encoder.status().ToString().c_str(),
+                 made_decoder.status().ToString().c_str());
+    std::exit(1);
+  }
+  const Encoder& encoder = **made_encoder;
+  const Decoder& decoder = **made_decoder;
   const KVBlockLayout layout = KVLayoutFor(model->config);
   auto pool = std::make_shared<BlockPool>(layout.block_floats(), int64_t{1} << 30);
   CachedStepModel step_model(decoder, pool);
-  const int64_t vocab = model->weights.output_projection.weight.dim(0);
+  const int64_t vocab = model->weights.output_projection.out_features();
   BatchSearch search(step_model,
                      SearchVocabulary{model->config.decoder_start_id, model->config.target_eos_id,
                                       model->config.suppressed_target_ids, vocab});

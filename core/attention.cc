@@ -1,47 +1,75 @@
 #include "core/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "core/parallel_for.h"
+#include "core/vectorize.h"
 
 namespace kvmt {
+
+namespace {
+
+// scores[r] = q · key_r * scale for `rows` keys `stride` apart.
+KVMT_VECTORIZED void Scores(const float* q, const float* keys, int64_t rows, int64_t stride,
+                            int head_dim, float scale, float* scores) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* key = keys + r * stride;
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int i = 0; i < head_dim; ++i) dot += q[i] * key[i];
+    scores[r] = dot * scale;
+  }
+}
+
+// scores <- exp(scores - max); returns their sum.
+KVMT_VECTORIZED float ExpShifted(float* scores, int64_t n) {
+  float max_score = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : max_score)
+  for (int64_t i = 0; i < n; ++i) max_score = std::max(max_score, scores[i]);
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) {
+    scores[i] = ExpApprox(scores[i] - max_score);
+    sum += scores[i];
+  }
+  return sum;
+}
+
+// out += sum_r weights[r] * value_r.
+KVMT_VECTORIZED void WeightedSum(const float* weights, const float* values, int64_t rows,
+                                 int64_t stride, int head_dim, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* value = values + r * stride;
+    const float w = weights[r];
+#pragma omp simd
+    for (int i = 0; i < head_dim; ++i) out[i] += w * value[i];
+  }
+}
+
+}  // namespace
 
 void AttendQuery(const float* q, absl::Span<const KeyValueRows> runs, AttentionShape shape,
                  float* scores, float* out) {
   const int hd = shape.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (int h = 0; h < shape.num_heads; ++h) {
-    const float* qh = q + h * hd;
-    float max_score = -std::numeric_limits<float>::infinity();
-    int64_t index = 0;
+    int64_t total = 0;
     for (const KeyValueRows& run : runs) {
-      const float* key = run.keys + h * hd;
-      for (int64_t r = 0; r < run.rows; ++r, key += run.row_stride) {
-        float dot = 0.0f;
-        for (int i = 0; i < hd; ++i) dot += qh[i] * key[i];
-        dot *= scale;
-        scores[index++] = dot;
-        max_score = std::max(max_score, dot);
-      }
+      Scores(q + h * hd, run.keys + h * hd, run.rows, run.row_stride, hd, scale, scores + total);
+      total += run.rows;
     }
-    float sum = 0.0f;
-    for (int64_t i = 0; i < index; ++i) {
-      scores[i] = std::exp(scores[i] - max_score);
-      sum += scores[i];
-    }
-    const float inv_sum = 1.0f / sum;
+    const float inv_sum = 1.0f / ExpShifted(scores, total);
     float* oh = out + h * hd;
     for (int i = 0; i < hd; ++i) oh[i] = 0.0f;
-    index = 0;
+    int64_t index = 0;
     for (const KeyValueRows& run : runs) {
-      const float* value = run.values + h * hd;
-      for (int64_t r = 0; r < run.rows; ++r, value += run.row_stride) {
-        const float weight = scores[index++] * inv_sum;
-        for (int i = 0; i < hd; ++i) oh[i] += weight * value[i];
-      }
+      WeightedSum(scores + index, run.values + h * hd, run.rows, run.row_stride, hd, oh);
+      index += run.rows;
     }
+    for (int i = 0; i < hd; ++i) oh[i] *= inv_sum;
   }
 }
 

@@ -2,13 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "cache/paged_kv_cache.h"
 #include "core/attention.h"
-#include "core/linear.h"
 #include "core/ops.h"
 #include "core/parallel_for.h"
+#include "core/profile.h"
+#include "core/status_macros.h"
 #include "encoder/sublayer.h"
 
 namespace kvmt {
@@ -68,14 +70,38 @@ void CrossAttend(const float* queries, int64_t rows, absl::Span<const EncodedSou
 Decoder::Decoder(const ModelConfig& config, const TransformerWeights& weights)
     : config_(config), weights_(weights) {}
 
+absl::StatusOr<std::unique_ptr<Decoder>> Decoder::Create(const ModelConfig& config,
+                                                         const TransformerWeights& weights,
+                                                         ComputeType compute_type) {
+  std::unique_ptr<Decoder> decoder(new Decoder(config, weights));
+  for (const DecoderLayerWeights& layer : weights.decoder_layers) {
+    Layer built;
+    KVMT_ASSIGN_OR_RETURN(built.self_attention_qkv,
+                          MakeLayerLinear(layer.self_attention_qkv, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.self_attention_output,
+                          MakeLayerLinear(layer.self_attention_output, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.cross_attention_query,
+                          MakeLayerLinear(layer.cross_attention_query, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.cross_attention_output,
+                          MakeLayerLinear(layer.cross_attention_output, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.ffn_inner,
+                          MakeLayerLinear(layer.ffn_inner, compute_type, config.activation));
+    KVMT_ASSIGN_OR_RETURN(built.ffn_outer, MakeLayerLinear(layer.ffn_outer, compute_type));
+    decoder->layers_.push_back(std::move(built));
+  }
+  KVMT_ASSIGN_OR_RETURN(decoder->output_projection_,
+                        MakeLayerLinear(weights.output_projection, compute_type));
+  return decoder;
+}
+
 absl::StatusOr<absl::Span<float>> Decoder::Step(absl::Span<const int32_t> tokens,
                                                 DecoderState& state) const {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n != state.num_hypotheses()) {
-    return absl::InvalidArgumentError(absl::StrCat("decoder step: ", n, " tokens for ",
-                                                   state.num_hypotheses(), " hypotheses"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("decoder step: ", n, " tokens for ", state.num_hypotheses(), " hypotheses"));
   }
-  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  const int64_t vocab = output_projection_->out_features();
   if (n == 0) return absl::Span<float>();
   if (absl::Status status = CheckTokens(tokens, weights_.target_embeddings.dim(0)); !status.ok()) {
     return status;
@@ -113,13 +139,15 @@ absl::StatusOr<absl::Span<float>> Decoder::Step(absl::Span<const int32_t> tokens
   const int64_t max_target = weights_.target_positions.dim(0);
   const int64_t max_source = weights_.source_positions.dim(0);
 
-  for (size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
     const int layer_index = static_cast<int>(l);
     const DecoderLayerWeights& layer = weights_.decoder_layers[l];
+    const Layer& linears = layers_[l];
 
     // Self-attention: Q/K/V of the new token only; K/V go to the cache, Q attends over it.
+    std::optional<ScopedStageTimer> timer(std::in_place, Stage::kSelfAttention);
     const float* input = SublayerInput(config_, layer.self_attention_norm, x, n, normed);
-    Linear(input, n, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias, qkv);
+    linears.self_attention_qkv->Forward(input, n, qkv);
     for (int64_t i = 0; i < n; ++i) {
       std::memcpy(cache.KeyRow(i, layer_index, positions[i]), qkv + i * 3 * d + d,
                   d * sizeof(float));
@@ -137,26 +165,26 @@ absl::StatusOr<absl::Span<float>> Decoder::Step(absl::Span<const int32_t> tokens
       }
       AttendQuery(qkv + i * 3 * d, scratch.runs, shape, scratch.scores.data(), context + i * d);
     });
-    Linear(context, n, layer.self_attention_output.weight, layer.self_attention_output.bias,
-           projected);
+    linears.self_attention_output->Forward(context, n, projected);
     SublayerResidual(config_, layer.self_attention_norm, x, projected, n);
 
     // Cross-attention over the source K/V computed once by the encoder.
+    timer.emplace(Stage::kCrossAttention);
     input = SublayerInput(config_, layer.cross_attention_norm, x, n, normed);
-    Linear(input, n, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
-           projected);
+    linears.cross_attention_query->Forward(input, n, projected);
     CrossAttend(projected, n, sources, 1, layer_index, shape, max_source, context);
-    Linear(context, n, layer.cross_attention_output.weight, layer.cross_attention_output.bias,
-           projected);
+    linears.cross_attention_output->Forward(context, n, projected);
     SublayerResidual(config_, layer.cross_attention_norm, x, projected, n);
 
-    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x, n, normed,
-                        inner, projected);
+    timer.emplace(Stage::kFeedForward);
+    FeedForwardSublayer(config_, layer.ffn_norm, *linears.ffn_inner, *linears.ffn_outer, x, n,
+                        normed, inner, projected);
   }
+  const ScopedStageTimer timer(Stage::kOutputProjection);
   FinalNorm(config_, weights_.decoder_final_norm, x, n);
 
   float* logits = state.Scratch(kLogits, n * vocab);
-  Linear(x, n, weights_.output_projection.weight, weights_.output_projection.bias, logits);
+  output_projection_->Forward(x, n, logits);
   return absl::Span<float>(logits, static_cast<size_t>(n * vocab));
 }
 
@@ -168,7 +196,7 @@ absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& 
     return absl::InvalidArgumentError("decoder: one source per input sequence is required");
   }
   const int64_t d = config_.d_model;
-  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  const int64_t vocab = output_projection_->out_features();
   const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
   int64_t max_length = 0;
   for (const auto& sequence : inputs) {
@@ -180,8 +208,7 @@ absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& 
     max_length = std::max<int64_t>(max_length, sequence.size());
   }
   if (max_length > weights_.target_positions.dim(0)) {
-    return absl::OutOfRangeError(absl::StrCat("target length ", max_length,
-                                              " exceeds the model's ",
+    return absl::OutOfRangeError(absl::StrCat("target length ", max_length, " exceeds the model's ",
                                               weights_.target_positions.dim(0), " positions"));
   }
 
@@ -206,29 +233,26 @@ absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& 
   EmbedTokens(weights_.target_embeddings, ids, config_.embedding_scale, weights_.target_positions,
               positions, x.data());
 
-  for (size_t l = 0; l < weights_.decoder_layers.size(); ++l) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
     const DecoderLayerWeights& layer = weights_.decoder_layers[l];
+    const Layer& linears = layers_[l];
     const float* input =
         SublayerInput(config_, layer.self_attention_norm, x.data(), rows, normed.data());
-    Linear(input, rows, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias,
-           qkv.data());
+    linears.self_attention_qkv->Forward(input, rows, qkv.data());
     SequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, batch,
                       max_length, max_length, lengths, /*causal=*/true, shape, context.data(), d);
-    Linear(context.data(), rows, layer.self_attention_output.weight,
-           layer.self_attention_output.bias, projected.data());
+    linears.self_attention_output->Forward(context.data(), rows, projected.data());
     SublayerResidual(config_, layer.self_attention_norm, x.data(), projected.data(), rows);
 
     input = SublayerInput(config_, layer.cross_attention_norm, x.data(), rows, normed.data());
-    Linear(input, rows, layer.cross_attention_query.weight, layer.cross_attention_query.bias,
-           projected.data());
+    linears.cross_attention_query->Forward(input, rows, projected.data());
     CrossAttend(projected.data(), rows, sources, max_length, static_cast<int>(l), shape,
                 weights_.source_positions.dim(0), context.data());
-    Linear(context.data(), rows, layer.cross_attention_output.weight,
-           layer.cross_attention_output.bias, projected.data());
+    linears.cross_attention_output->Forward(context.data(), rows, projected.data());
     SublayerResidual(config_, layer.cross_attention_norm, x.data(), projected.data(), rows);
 
-    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x.data(), rows,
-                        normed.data(), inner.data(), projected.data());
+    FeedForwardSublayer(config_, layer.ffn_norm, *linears.ffn_inner, *linears.ffn_outer, x.data(),
+                        rows, normed.data(), inner.data(), projected.data());
   }
 
   Tensor last({batch, d});
@@ -238,14 +262,13 @@ absl::Status Decoder::StepWithoutCache(const std::vector<std::vector<int32_t>>& 
   }
   FinalNorm(config_, weights_.decoder_final_norm, last.data(), batch);
   logits = Tensor({batch, vocab});
-  Linear(last.data(), batch, weights_.output_projection.weight, weights_.output_projection.bias,
-         logits.data());
+  output_projection_->Forward(last.data(), batch, logits.data());
   return absl::OkStatus();
 }
 
 absl::StatusOr<Tensor> Decoder::ForcedLogits(std::shared_ptr<const EncodedSource> source,
                                              absl::Span<const int32_t> target_ids) const {
-  const int64_t vocab = weights_.output_projection.weight.dim(0);
+  const int64_t vocab = output_projection_->out_features();
   const int64_t steps = static_cast<int64_t>(target_ids.size());
   Tensor all({steps, vocab});
   const KVBlockLayout layout = source->layout();

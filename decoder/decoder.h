@@ -9,9 +9,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "cache/encoded_source.h"
+#include "core/compute_type.h"
+#include "core/linear.h"
 #include "core/tensor.h"
 #include "decoder/decoder_state.h"
-#include "cache/encoded_source.h"
 #include "model/model_config.h"
 #include "model/transformer_weights.h"
 
@@ -19,7 +21,11 @@ namespace kvmt {
 
 class Decoder {
  public:
-  Decoder(const ModelConfig& config, const TransformerWeights& weights);
+  // The linear layers are built for `compute_type` here (weights quantised or rounded once);
+  // config and weights must outlive the decoder.
+  static absl::StatusOr<std::unique_ptr<Decoder>> Create(
+      const ModelConfig& config, const TransformerWeights& weights,
+      ComputeType compute_type = ComputeType::kFloat32);
 
   // Feeds tokens[i] to hypothesis i of `state` at position state.length(i), appends its K/V to
   // the cache (length grows by one) and returns logits [N, target_vocab], row-major, in the
@@ -41,8 +47,21 @@ class Decoder {
   const ModelConfig& config() const { return config_; }
 
  private:
+  struct Layer {
+    std::unique_ptr<Linear> self_attention_qkv;
+    std::unique_ptr<Linear> self_attention_output;
+    std::unique_ptr<Linear> cross_attention_query;
+    std::unique_ptr<Linear> cross_attention_output;
+    std::unique_ptr<Linear> ffn_inner;
+    std::unique_ptr<Linear> ffn_outer;
+  };
+
+  Decoder(const ModelConfig& config, const TransformerWeights& weights);
+
   const ModelConfig& config_;
   const TransformerWeights& weights_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<Linear> output_projection_;
 };
 
 }  // namespace kvmt

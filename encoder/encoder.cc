@@ -5,8 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/attention.h"
-#include "core/linear.h"
 #include "core/ops.h"
+#include "core/profile.h"
+#include "core/status_macros.h"
 #include "encoder/sublayer.h"
 
 namespace kvmt {
@@ -14,12 +15,34 @@ namespace kvmt {
 Encoder::Encoder(const ModelConfig& config, const TransformerWeights& weights)
     : config_(config), weights_(weights) {}
 
+absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(const ModelConfig& config,
+                                                         const TransformerWeights& weights,
+                                                         ComputeType compute_type) {
+  std::unique_ptr<Encoder> encoder(new Encoder(config, weights));
+  for (const EncoderLayerWeights& layer : weights.encoder_layers) {
+    Layer built;
+    KVMT_ASSIGN_OR_RETURN(built.qkv, MakeLayerLinear(layer.self_attention_qkv, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.output, MakeLayerLinear(layer.self_attention_output, compute_type));
+    KVMT_ASSIGN_OR_RETURN(built.ffn_inner,
+                          MakeLayerLinear(layer.ffn_inner, compute_type, config.activation));
+    KVMT_ASSIGN_OR_RETURN(built.ffn_outer, MakeLayerLinear(layer.ffn_outer, compute_type));
+    encoder->layers_.push_back(std::move(built));
+  }
+  for (const DecoderLayerWeights& layer : weights.decoder_layers) {
+    KVMT_ASSIGN_OR_RETURN(std::unique_ptr<Linear> kv,
+                          MakeLayerLinear(layer.cross_attention_kv, compute_type));
+    encoder->cross_attention_kv_.push_back(std::move(kv));
+  }
+  return encoder;
+}
+
 KVBlockLayout KVLayoutFor(const ModelConfig& config) {
   return KVBlockLayout{config.decoder_layers, config.d_model, 16};
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encode(
     const std::vector<std::vector<int32_t>>& source_ids, std::shared_ptr<BlockPool> pool) const {
+  const ScopedStageTimer timer(Stage::kEncoder);
   const int batch = static_cast<int>(source_ids.size());
   if (batch == 0) return std::vector<std::shared_ptr<const EncodedSource>>();
   const int64_t d = config_.d_model;
@@ -29,9 +52,9 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
     const auto& ids = source_ids[b];
     if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat("source ", b, " is empty"));
     if (static_cast<int64_t>(ids.size()) > weights_.source_positions.dim(0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("source ", b, " has ", ids.size(), " tokens; the model's positions allow ",
-                       weights_.source_positions.dim(0)));
+      return absl::InvalidArgumentError(absl::StrCat("source ", b, " has ", ids.size(),
+                                                     " tokens; the model's positions allow ",
+                                                     weights_.source_positions.dim(0)));
     }
     for (int32_t id : ids) {
       if (id < 0 || id >= vocab) {
@@ -62,21 +85,21 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   Tensor context({rows, d});
   Tensor projected({rows, d});
   Tensor inner({rows, static_cast<int64_t>(config_.ffn_dim)});
-  EmbedTokens(weights_.source_embeddings, ids, config_.embedding_scale,
-              weights_.source_positions, positions, x.data());
+  EmbedTokens(weights_.source_embeddings, ids, config_.embedding_scale, weights_.source_positions,
+              positions, x.data());
 
-  for (const EncoderLayerWeights& layer : weights_.encoder_layers) {
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const EncoderLayerWeights& layer = weights_.encoder_layers[l];
+    const Layer& linears = layers_[l];
     const float* attention_input =
         SublayerInput(config_, layer.self_attention_norm, x.data(), rows, normed.data());
-    Linear(attention_input, rows, layer.self_attention_qkv.weight, layer.self_attention_qkv.bias,
-           qkv.data());
+    linears.qkv->Forward(attention_input, rows, qkv.data());
     SequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, batch,
                       max_length, max_length, lengths, /*causal=*/false, shape, context.data(), d);
-    Linear(context.data(), rows, layer.self_attention_output.weight,
-           layer.self_attention_output.bias, projected.data());
+    linears.output->Forward(context.data(), rows, projected.data());
     SublayerResidual(config_, layer.self_attention_norm, x.data(), projected.data(), rows);
-    FeedForwardSublayer(config_, layer.ffn_norm, layer.ffn_inner, layer.ffn_outer, x.data(), rows,
-                        normed.data(), inner.data(), projected.data());
+    FeedForwardSublayer(config_, layer.ffn_norm, *linears.ffn_inner, *linears.ffn_outer, x.data(),
+                        rows, normed.data(), inner.data(), projected.data());
   }
   FinalNorm(config_, weights_.encoder_final_norm, x.data(), rows);
 
@@ -106,9 +129,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   // The source K/V of every decoder layer, computed here once and never again while decoding.
   Tensor kv({rows, 2 * d});
   for (int l = 0; l < config_.decoder_layers; ++l) {
-    const DecoderLayerWeights& layer = weights_.decoder_layers[l];
-    Linear(x.data(), rows, layer.cross_attention_kv.weight, layer.cross_attention_kv.bias,
-           kv.data());
+    cross_attention_kv_[l]->Forward(x.data(), rows, kv.data());
     for (int b = 0; b < batch; ++b) {
       for (int64_t t = 0; t < lengths[b]; ++t) {
         const float* row = kv.data() + (b * max_length + t) * 2 * d;
@@ -125,9 +146,8 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   for (int b = 0; b < batch; ++b) {
     Tensor output({lengths[b], d});
     std::memcpy(output.data(), x.data() + b * max_length * d, lengths[b] * d * sizeof(float));
-    encoded.push_back(std::make_shared<const EncodedSource>(pool, kv_layout, lengths[b],
-                                                            std::move(blocks[b]),
-                                                            std::move(output)));
+    encoded.push_back(std::make_shared<const EncodedSource>(
+        pool, kv_layout, lengths[b], std::move(blocks[b]), std::move(output)));
   }
   return encoded;
 }

@@ -8,8 +8,10 @@
 
 #include "absl/status/statusor.h"
 #include "cache/block_pool.h"
-#include "cache/kv_block_layout.h"
 #include "cache/encoded_source.h"
+#include "cache/kv_block_layout.h"
+#include "core/compute_type.h"
+#include "core/linear.h"
 #include "model/model_config.h"
 #include "model/transformer_weights.h"
 
@@ -20,7 +22,11 @@ KVBlockLayout KVLayoutFor(const ModelConfig& config);
 
 class Encoder {
  public:
-  Encoder(const ModelConfig& config, const TransformerWeights& weights);
+  // The linear layers are built for `compute_type` here (weights quantised or rounded once);
+  // config and weights must outlive the encoder.
+  static absl::StatusOr<std::unique_ptr<Encoder>> Create(
+      const ModelConfig& config, const TransformerWeights& weights,
+      ComputeType compute_type = ComputeType::kFloat32);
 
   // Every id must be a valid source id; an empty segment is an error. The source K/V go into
   // blocks of `pool` (ResourceExhausted when it is full); without a pool, a pool just big
@@ -30,8 +36,20 @@ class Encoder {
       std::shared_ptr<BlockPool> pool = nullptr) const;
 
  private:
+  struct Layer {
+    std::unique_ptr<Linear> qkv;
+    std::unique_ptr<Linear> output;
+    std::unique_ptr<Linear> ffn_inner;
+    std::unique_ptr<Linear> ffn_outer;
+  };
+
+  Encoder(const ModelConfig& config, const TransformerWeights& weights);
+
   const ModelConfig& config_;
   const TransformerWeights& weights_;
+  std::vector<Layer> layers_;
+  // Each decoder layer's source K/V projection: run here, once per source.
+  std::vector<std::unique_ptr<Linear>> cross_attention_kv_;
 };
 
 }  // namespace kvmt

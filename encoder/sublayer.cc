@@ -1,13 +1,18 @@
 #include "encoder/sublayer.h"
 
-#include "core/activation.h"
-#include "core/linear.h"
 #include "core/ops.h"
 
 namespace kvmt {
 
-const float* SublayerInput(const ModelConfig& config, const LayerNormWeights& norm,
-                           const float* x, int64_t rows, float* normed) {
+absl::StatusOr<std::unique_ptr<Linear>> MakeLayerLinear(const LinearWeights& weights,
+                                                        ComputeType type,
+                                                        std::optional<Activation> activation) {
+  return MakeLinear(LinearParameters{weights.weight, weights.quantized, weights.bias, activation},
+                    type);
+}
+
+const float* SublayerInput(const ModelConfig& config, const LayerNormWeights& norm, const float* x,
+                           int64_t rows, float* normed) {
   if (!config.pre_norm) return x;
   LayerNorm(x, rows, config.d_model, norm.gamma, norm.beta, config.layer_norm_epsilon, normed);
   return normed;
@@ -22,12 +27,11 @@ void SublayerResidual(const ModelConfig& config, const LayerNormWeights& norm, f
 }
 
 void FeedForwardSublayer(const ModelConfig& config, const LayerNormWeights& norm,
-                         const LinearWeights& inner, const LinearWeights& outer, float* x,
-                         int64_t rows, float* normed, float* inner_buffer, float* output) {
+                         const Linear& inner, const Linear& outer, float* x, int64_t rows,
+                         float* normed, float* inner_buffer, float* output) {
   const float* input = SublayerInput(config, norm, x, rows, normed);
-  Linear(input, rows, inner.weight, inner.bias, inner_buffer);
-  ApplyActivation(config.activation, inner_buffer, rows * config.ffn_dim);
-  Linear(inner_buffer, rows, outer.weight, outer.bias, output);
+  inner.Forward(input, rows, inner_buffer);
+  outer.Forward(inner_buffer, rows, output);
   SublayerResidual(config, norm, x, output, rows);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -607,9 +608,17 @@ class WeightReader {
 
   absl::StatusOr<LinearWeights> Linear(absl::string_view scope, int64_t out, int64_t in) {
     LinearWeights linear;
-    KVMT_ASSIGN_OR_RETURN(linear.weight, Required(absl::StrCat(scope, "/weight"), {out, in}));
+    const std::string weight = absl::StrCat(scope, "/weight");
+    KVMT_ASSIGN_OR_RETURN(const RawVariable* v, vars_.UseRequired(weight));
+    if (v->dtype == DType::kInt8) {
+      // Kept as stored, for int8 computation; other compute types dequantise it.
+      KVMT_RETURN_IF_ERROR(CheckShape(*v, weight, {out, in}));
+      KVMT_ASSIGN_OR_RETURN(linear.quantized, Int8Matrix(*v, weight));
+    } else {
+      KVMT_ASSIGN_OR_RETURN(linear.weight, Convert(*v, weight, {out, in}));
+    }
     KVMT_ASSIGN_OR_RETURN(linear.bias, Optional(absl::StrCat(scope, "/bias"), {out}));
-    // Whether the converter kept this layer in float32 is moot: kvmt computes in float32.
+    // Whether the converter kept this layer in float32 is moot: the compute type decides.
     KVMT_RETURN_IF_ERROR(ReadFlag(vars_, absl::StrCat(scope, "/keep_in_float32"), false).status());
     return linear;
   }
@@ -670,6 +679,29 @@ class WeightReader {
     return values;
   }
 
+  // An int8 variable with its per-row scales, 127 / max |row|: x = q / scale
+  // (ops::Dequantize).
+  absl::StatusOr<QuantizedMatrix> Int8Matrix(const RawVariable& v, absl::string_view name) {
+    const std::string scale_name = absl::StrCat(name, "_scale");
+    const RawVariable* scale = vars_.Use(scale_name);
+    if (scale == nullptr) {
+      return vars_.Error(
+          absl::StrCat("variable '", name, "' is int8 but '", scale_name, "' is missing"));
+    }
+    if (v.shape.empty()) {
+      return vars_.Error(absl::StrCat("variable '", name, "': an int8 scalar has no rows"));
+    }
+    int64_t n = 1;
+    for (int64_t dim : v.shape) n *= dim;
+    const int64_t depth = v.shape.back();
+    const int64_t rows = depth == 0 ? 0 : n / depth;
+    KVMT_ASSIGN_OR_RETURN(const std::vector<float> scales, ReadScale(*scale, scale_name, {rows}));
+    QuantizedMatrix q(rows, depth);
+    if (n > 0) std::memcpy(q.data(), v.data.data(), static_cast<size_t>(n));
+    std::copy(scales.begin(), scales.end(), q.scales());
+    return q;
+  }
+
   absl::StatusOr<Tensor> Convert(const RawVariable& v, absl::string_view name,
                                  const std::vector<int64_t>& expected) {
     KVMT_RETURN_IF_ERROR(CheckShape(v, name, expected));
@@ -697,25 +729,9 @@ class WeightReader {
         }
         break;
       case DType::kInt8: {
-        // One scale per row (127 / max |row|): x = q / scale (ops::Dequantize).
-        if (scale == nullptr) {
-          return vars_.Error(
-              absl::StrCat("variable '", name, "' is int8 but '", scale_name, "' is missing"));
-        }
-        if (v.shape.empty()) {
-          return vars_.Error(absl::StrCat("variable '", name, "': an int8 scalar has no rows"));
-        }
-        const int64_t depth = v.shape.back();
-        const int64_t rows = depth == 0 ? 0 : n / depth;
-        KVMT_ASSIGN_OR_RETURN(const std::vector<float> scales,
-                              ReadScale(*scale, scale_name, {rows}));
-        for (int64_t r = 0; r < rows; ++r) {
-          const float inverse = 1.0f / scales[r];
-          for (int64_t j = 0; j < depth; ++j) {
-            const int64_t i = r * depth + j;
-            out[i] = static_cast<float>(static_cast<int8_t>(p[i])) * inverse;
-          }
-        }
+        KVMT_ASSIGN_OR_RETURN(const QuantizedMatrix q, Int8Matrix(v, name));
+        const Tensor dequantised = q.Dequantize();
+        if (n > 0) std::memcpy(out, dequantised.data(), static_cast<size_t>(n) * sizeof(float));
         break;
       }
       case DType::kInt16: {

@@ -1,18 +1,27 @@
 // TransformerWeights: the in-memory weights of an encoder-decoder Transformer, in one layout
 // whatever the file format. Every reader (CTranslate2, HuggingFace Marian) produces this;
-// the encoder and decoder read only this. All tensors are float32, row-major.
+// the encoder and decoder read only this. Tensors are float32, row-major; a linear layer's
+// weight may instead be int8 with per-row scales, as an int8 CTranslate2 model stores it.
 #pragma once
 
 #include <vector>
 
+#include "core/quantized_matrix.h"
 #include "core/tensor.h"
 
 namespace kvmt {
 
-// y = x W^T + b. weight: [out, in]; bias: [out], or empty for no bias.
+// y = x W^T + b. weight: [out, in], or empty when `quantized` ([out, in] int8) holds it;
+// bias: [out], or empty for no bias.
 struct LinearWeights {
   Tensor weight;
   Tensor bias;
+  QuantizedMatrix quantized = {};
+
+  int64_t out_features() const { return weight.empty() ? quantized.rows() : weight.dim(0); }
+  int64_t in_features() const { return weight.empty() ? quantized.cols() : weight.dim(1); }
+  // The float32 weight: `weight`, or `quantized` dequantised (a new tensor).
+  Tensor Float32Weight() const { return weight.empty() ? quantized.Dequantize() : weight; }
 };
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta. gamma, beta: [d_model].
@@ -57,6 +66,12 @@ struct TransformerWeights {
   std::vector<DecoderLayerWeights> decoder_layers;
   LayerNormWeights decoder_final_norm;  // Empty gamma when the model has none (post-norm).
   LinearWeights output_projection;      // [target_vocab, d_model]; bias may be empty.
+
+  // Whether the linear layers hold int8 weights (an int8 model).
+  bool has_int8_weights() const {
+    return !output_projection.quantized.empty() ||
+           (!decoder_layers.empty() && !decoder_layers[0].ffn_inner.quantized.empty());
+  }
 };
 
 }  // namespace kvmt

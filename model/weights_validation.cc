@@ -35,7 +35,15 @@ class Validator {
 
   absl::Status Linear(const LinearWeights& linear, int64_t out, int64_t in,
                       absl::string_view name) const {
-    KVMT_RETURN_IF_ERROR(Shape(linear.weight, {out, in}, absl::StrCat(name, ".weight")));
+    if (linear.weight.empty() && !linear.quantized.empty()) {
+      if (linear.quantized.rows() != out || linear.quantized.cols() != in) {
+        return Error(absl::StrCat("tensor '", name, ".weight': expected shape ",
+                                  ShapeString({out, in}), ", got int8 [", linear.quantized.rows(),
+                                  ", ", linear.quantized.cols(), "]"));
+      }
+    } else {
+      KVMT_RETURN_IF_ERROR(Shape(linear.weight, {out, in}, absl::StrCat(name, ".weight")));
+    }
     if (linear.bias.empty() && linear.bias.shape().empty()) return absl::OkStatus();
     return Shape(linear.bias, {out}, absl::StrCat(name, ".bias"));
   }

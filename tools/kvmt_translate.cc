@@ -79,6 +79,9 @@ ABSL_FLAG(bool, return_scores, false,
           "Write each hypothesis as '<score>\\t<text>' (with --jsonl: fill Hypothesis.score).");
 ABSL_FLAG(int32_t, max_batch_size, 32, "Segments per engine call.");
 ABSL_FLAG(int32_t, threads, 0, "Compute threads; 0: all cores.");
+ABSL_FLAG(std::string, compute_type, "auto",
+          "Arithmetic of the linear layers: auto (int8 for int8 models, else float32), float32, "
+          "int8 or bfloat16.");
 ABSL_FLAG(bool, no_cache, false,
           "Decode without the self-attention cache (recompute the whole prefix at every step).");
 ABSL_FLAG(bool, tokenized, false,
@@ -180,6 +183,15 @@ absl::StatusOr<CliOptions> OptionsFromFlags() {
   if (options.engine.threads < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--threads must be >= 0, got ", options.engine.threads));
+  }
+  const std::string compute_type = absl::GetFlag(FLAGS_compute_type);
+  if (compute_type != "auto") {
+    absl::StatusOr<ComputeType> parsed = ParseComputeType(compute_type);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--compute-type must be auto, float32, int8 or bfloat16, got '", compute_type, "'"));
+    }
+    options.engine.compute_type = *parsed;
   }
   options.engine.use_cache = !absl::GetFlag(FLAGS_no_cache);
   constexpr int64_t kMiB = int64_t{1} << 20;
@@ -442,6 +454,9 @@ absl::Status Run() {
       options.jsonl       ? "JSON lines"
       : options.tokenized ? "tokenized"
                           : "text");
+  const ComputeTypeChoice& compute = translator->compute_type();
+  std::cerr << absl::StrFormat("kvmt-translate: compute type %s%s\n", ComputeTypeName(compute.type),
+                               compute.note.empty() ? "" : absl::StrCat(" (", compute.note, ")"));
   const CacheStats cache = translator->cache_stats();
   std::cerr << absl::StrFormat(
       "kvmt-translate: K/V cache pool %.1f MiB (%s): %d blocks of %.1f KiB; source cache %s\n",

@@ -9,14 +9,17 @@
 
 namespace kvmt {
 
-Engine::Engine(const Model& model, const TranslatorOptions& options)
+Engine::Engine(const Model& model, const TranslatorOptions& options,
+               ComputeTypeChoice compute_type, std::unique_ptr<const Encoder> encoder,
+               std::unique_ptr<const Decoder> decoder)
     : options_(options),
-      encoder_(model.config, model.weights),
-      decoder_(model.config, model.weights),
+      compute_type_(std::move(compute_type)),
+      encoder_(std::move(encoder)),
+      decoder_(std::move(decoder)),
       layout_(KVLayoutFor(model.config)),
       vocabulary_{model.config.decoder_start_id, model.config.target_eos_id,
                   model.config.suppressed_target_ids,
-                  model.weights.output_projection.weight.dim(0)},
+                  model.weights.output_projection.out_features()},
       pool_(std::make_shared<BlockPool>(
           layout_.block_floats(),
           options.cache_memory_bytes > 0
@@ -68,7 +71,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Engine::Encode
   }
   if (missing.empty()) return encoded;
   absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> fresh =
-      encoder_.Encode(missing, pool_);
+      encoder_->Encode(missing, pool_);
   if (!fresh.ok()) return fresh.status();
   for (size_t j = 0; j < missing.size(); ++j) source_cache_.Insert(missing[j], (*fresh)[j]);
   for (const auto& [index, source] : missing_index) encoded[index] = (*fresh)[source];
@@ -76,8 +79,8 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Engine::Encode
 }
 
 std::unique_ptr<StepModel> Engine::NewStepModel() const {
-  return options_.use_cache ? MakeCachedStepModel(decoder_, pool_)
-                            : MakeUncachedStepModel(decoder_);
+  return options_.use_cache ? MakeCachedStepModel(*decoder_, pool_)
+                            : MakeUncachedStepModel(*decoder_);
 }
 
 void Engine::CountSegment(const SegmentIds& segment, const SearchResult& result) const {

@@ -23,7 +23,8 @@ namespace kvmt {
 
 class Engine {
  public:
-  Engine(const Model& model, const TranslatorOptions& options);
+  Engine(const Model& model, const TranslatorOptions& options, ComputeTypeChoice compute_type,
+         std::unique_ptr<const Encoder> encoder, std::unique_ptr<const Decoder> decoder);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -44,6 +45,7 @@ class Engine {
   const SearchVocabulary& search_vocabulary() const { return vocabulary_; }
   BlockPool& pool() const { return *pool_; }
   const TranslatorOptions& options() const { return options_; }
+  const ComputeTypeChoice& compute_type() const { return compute_type_; }
 
   // Statistics: a segment decoded to the end.
   void CountSegment(const SegmentIds& segment, const SearchResult& result) const;
@@ -52,8 +54,9 @@ class Engine {
 
  private:
   const TranslatorOptions options_;
-  const Encoder encoder_;
-  const Decoder decoder_;
+  const ComputeTypeChoice compute_type_;
+  const std::unique_ptr<const Encoder> encoder_;
+  const std::unique_ptr<const Decoder> decoder_;
   const KVBlockLayout layout_;
   const SearchVocabulary vocabulary_;
   const std::shared_ptr<BlockPool> pool_;

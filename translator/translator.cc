@@ -85,11 +85,44 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(std::shared_ptr<c
     return absl::InvalidArgumentError(
         absl::StrCat("max batch size must be >= 1, got ", options.max_batch_size));
   }
-  auto engine = std::make_unique<Engine>(*model, options);
+  ComputeTypeChoice compute_type = ResolveComputeType(options.compute_type, *model);
+  absl::StatusOr<std::unique_ptr<Encoder>> encoder =
+      Encoder::Create(model->config, model->weights, compute_type.type);
+  if (!encoder.ok()) return encoder.status();
+  absl::StatusOr<std::unique_ptr<Decoder>> decoder =
+      Decoder::Create(model->config, model->weights, compute_type.type);
+  if (!decoder.ok()) return decoder.status();
+  auto engine = std::make_unique<Engine>(*model, options, std::move(compute_type),
+                                         *std::move(encoder), *std::move(decoder));
   return std::unique_ptr<Translator>(new Translator(std::move(model), std::move(engine)));
 }
 
 CacheStats Translator::cache_stats() const { return engine_->cache_stats(); }
+
+const ComputeTypeChoice& Translator::compute_type() const { return engine_->compute_type(); }
+
+ComputeTypeChoice ResolveComputeType(std::optional<ComputeType> requested, const Model& model) {
+  const bool int8_model = model.weights.has_int8_weights();
+  ComputeTypeChoice choice;
+  if (!requested.has_value()) {
+    choice.type = int8_model ? ComputeType::kInt8 : ComputeType::kFloat32;
+    choice.note = int8_model ? "auto: the model is int8" : "auto: the model is not int8";
+  } else {
+    choice.type = *requested;
+  }
+  if (choice.type == ComputeType::kBFloat16 && !CpuHasNativeBFloat16()) {
+    choice.note = absl::StrCat("bfloat16 asked for, but this CPU (", CpuIsaName(),
+                               ") has neither AVX512-BF16 nor AMX: float32 instead");
+    choice.type = ComputeType::kFloat32;
+  }
+  if (choice.type == ComputeType::kInt8 && !CpuHasInt8Dot()) {
+    choice.note = absl::StrCat("int8 asked for, but this CPU (", CpuIsaName(),
+                               ") has neither VNNI nor AMX, without which int8 products can "
+                               "saturate: float32 instead");
+    choice.type = ComputeType::kFloat32;
+  }
+  return choice;
+}
 
 int64_t Translator::DefaultCacheMemoryBytes(const ModelConfig& config, int max_batch_size) {
   const KVBlockLayout layout = KVLayoutFor(config);

@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cache/block_pool.h"
 #include "cache/source_cache.h"
+#include "core/compute_type.h"
 #include "decoder/search/search_options.h"
 #include "kvmt/v1/translation.pb.h"
 #include "model/model.h"
@@ -17,7 +19,9 @@
 namespace kvmt {
 
 struct TranslatorOptions {
-  int threads = 0;          // 0: all cores.
+  int threads = 0;  // 0: all cores.
+  // Arithmetic of the linear layers; unset ("auto"): int8 for an int8 model, else float32.
+  std::optional<ComputeType> compute_type;
   bool use_cache = true;    // false: the textbook decoder that recomputes the whole prefix.
   int max_batch_size = 32;  // Segments encoded and decoded together (fewer if memory is short).
   // Budget of the K/V block pool (self-attention caches and source K/V), allocated once.
@@ -40,6 +44,16 @@ struct TranslationStats {
   int64_t source_tokens = 0;
   int64_t target_tokens = 0;
 };
+
+// The compute type a Translator runs, and why when it is not the one asked for.
+struct ComputeTypeChoice {
+  ComputeType type = ComputeType::kFloat32;
+  std::string note;  // E.g. "auto: the model is int8"; a fallback says what the CPU lacks.
+};
+
+// Resolves `requested` (unset: auto) for `model` on this CPU: bfloat16 without AVX512-BF16 or
+// AMX, and int8 without VNNI or AMX, fall back to float32.
+ComputeTypeChoice ResolveComputeType(std::optional<ComputeType> requested, const Model& model);
 
 // One segment, as ids.
 struct SegmentIds {
@@ -96,6 +110,7 @@ class Translator {
   const Model& model() const { return *model_; }
   // The compute and memory behind this Translator, which the Scheduler shares.
   const Engine& engine() const { return *engine_; }
+  const ComputeTypeChoice& compute_type() const;
   TranslationStats stats() const;
   CacheStats cache_stats() const;
 

@@ -5,32 +5,50 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "core/log_softmax_top_k.h"
 #include "core/ops.h"
+#include "core/parallel_for.h"
+#include "core/profile.h"
 
 namespace kvmt {
 namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-void BlockRepeatedNgrams(const std::vector<int32_t>& tokens, int n, float* log_probs) {
+// Sets masked entries of a row to -inf, keeping the values it replaces (when `saved` is set) so
+// that they still count in the log-softmax normaliser.
+class RowMask {
+ public:
+  RowMask(float* row, std::vector<float>* saved) : row_(row), saved_(saved) {}
+  void operator()(int32_t id) {
+    if (row_[id] == kMinusInf) return;
+    if (saved_ != nullptr) saved_->push_back(row_[id]);
+    row_[id] = kMinusInf;
+  }
+
+ private:
+  float* row_;
+  std::vector<float>* saved_;
+};
+
+void BlockRepeatedNgrams(const std::vector<int32_t>& tokens, int n, RowMask& mask) {
   const int length = static_cast<int>(tokens.size());
   if (n <= 0 || length < n - 1) return;
   // The last n-1 tokens; every earlier occurrence bans the token that followed it.
   for (int start = 0; start + n - 1 < length; ++start) {
     bool match = true;
-    for (int j = 0; j < n - 1 && match; ++j) match = tokens[start + j] == tokens[length - n + 1 + j];
-    if (match) log_probs[tokens[start + n - 1]] = kMinusInf;
+    for (int j = 0; j < n - 1 && match; ++j)
+      match = tokens[start + j] == tokens[length - n + 1 + j];
+    if (match) mask(tokens[start + n - 1]);
   }
 }
 
-// Masks 3-5 of docs/DECODING.md on a row of log-probabilities.
+// Masks 3-5 of docs/DECODING.md on a row.
 void ApplyMasks(const std::vector<int32_t>& tokens, const SearchOptions& options,
-                const SearchVocabulary& vocabulary, float* log_probs) {
-  for (int32_t id : vocabulary.suppressed_ids) log_probs[id] = kMinusInf;
-  if (static_cast<int>(tokens.size()) < options.min_decoding_length) {
-    log_probs[vocabulary.eos_id] = kMinusInf;
-  }
-  BlockRepeatedNgrams(tokens, options.no_repeat_ngram_size, log_probs);
+                const SearchVocabulary& vocabulary, RowMask mask) {
+  for (int32_t id : vocabulary.suppressed_ids) mask(id);
+  if (static_cast<int>(tokens.size()) < options.min_decoding_length) mask(vocabulary.eos_id);
+  BlockRepeatedNgrams(tokens, options.no_repeat_ngram_size, mask);
 }
 
 float NormalisedScore(float cumulative, size_t length, float length_penalty) {
@@ -64,8 +82,7 @@ struct BatchSearch::Segment {
     const size_t count = std::min<size_t>(finished.size(), options.num_hypotheses);
     for (size_t i = 0; i < count; ++i) {
       SearchHypothesis hypothesis{std::move(finished[i].tokens), finished[i].score};
-      if (!options.return_end_token && !hypothesis.ids.empty() &&
-          hypothesis.ids.back() == eos_id) {
+      if (!options.return_end_token && !hypothesis.ids.empty() && hypothesis.ids.back() == eos_id) {
         hypothesis.ids.pop_back();
       }
       result.hypotheses.push_back(std::move(hypothesis));
@@ -80,25 +97,6 @@ namespace {
 template <typename C>
 bool Better(const C& a, const C& b) {
   return a.score > b.score || (a.score == b.score && a.flat < b.flat);
-}
-
-// Keeps the `count` best (score, flat) pairs of a row in `heap` (a min-heap on Better).
-template <typename C>
-void TopOfRow(const float* row, int64_t vocab, float offset, int64_t flat_base, size_t count,
-              std::vector<C>& heap) {
-  auto worse_on_top = [](const C& a, const C& b) { return Better(a, b); };
-  for (int64_t v = 0; v < vocab; ++v) {
-    if (row[v] == kMinusInf) continue;
-    const C candidate{offset + row[v], flat_base + v};
-    if (heap.size() < count) {
-      heap.push_back(candidate);
-      std::push_heap(heap.begin(), heap.end(), worse_on_top);
-    } else if (Better(candidate, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), worse_on_top);
-      heap.back() = candidate;
-      std::push_heap(heap.begin(), heap.end(), worse_on_top);
-    }
-  }
 }
 
 int32_t Sample(const float* logits, const float* log_probs, int64_t vocab,
@@ -199,6 +197,41 @@ void BatchSearch::ApplyRepetitionPenalty(const std::vector<int32_t>& tokens, flo
   for (int32_t id : tokens) seen_[id] = 0;
 }
 
+// Every row that takes the argmax or beam path, in parallel: masks, then in one pass over the
+// row its log-softmax normaliser and its 2K best logits (a forced row needs the normaliser only).
+// Sampling rows are left to StepSegment.
+void BatchSearch::ScoreRows(absl::Span<float> logits) {
+  const int64_t vocab = vocabulary_.size;
+  if (row_normaliser_.size() < alive_count_) row_normaliser_.resize(alive_count_);
+  if (row_found_.size() < alive_count_) row_found_.resize(alive_count_);
+  size_t wanted = 0;
+  for (size_t h = 0; h < alive_count_; ++h) {
+    wanted = std::max<size_t>(wanted, 2 * static_cast<size_t>(alive_[h].segment->beam()));
+  }
+  row_top_stride_ = wanted;
+  if (row_top_.size() < alive_count_ * wanted) row_top_.resize(alive_count_ * wanted);
+  for (size_t h = 0; h < alive_count_; ++h) {
+    const SearchOptions& options = alive_[h].segment->options;
+    if (options.repetition_penalty != 1.0f) {
+      ApplyRepetitionPenalty(alive_[h].tokens, options.repetition_penalty,
+                             logits.data() + h * vocab);
+    }
+  }
+  ParallelFor(static_cast<int64_t>(alive_count_), vocab, [&](int64_t h) {
+    const Hypothesis& hypothesis = alive_[h];
+    const Segment& segment = *hypothesis.segment;
+    const bool forced = hypothesis.tokens.size() < segment.prefix.size();
+    if (segment.sampling() && !forced) return;
+    float* row = logits.data() + h * vocab;
+    thread_local std::vector<float> masked;
+    masked.clear();
+    if (!forced) ApplyMasks(hypothesis.tokens, segment.options, vocabulary_, RowMask(row, &masked));
+    const int k = forced ? 0 : 2 * segment.beam();
+    row_normaliser_[h] =
+        LogSumExpTopK(row, vocab, masked, k, row_top_.data() + h * row_top_stride_, &row_found_[h]);
+  });
+}
+
 // Steps the hypotheses [begin, end) of one segment: children go to next_ (with their parent in
 // parents_), finished hypotheses to the segment.
 void BatchSearch::StepSegment(size_t begin, size_t end, absl::Span<float> logits) {
@@ -227,37 +260,38 @@ void BatchSearch::StepSegment(size_t begin, size_t end, absl::Span<float> logits
     segment.has_next = true;
   };
 
-  for (size_t h = begin; h < end; ++h) {
-    float* row = logits.data() + h * vocab;
-    if (options.repetition_penalty != 1.0f) {
-      ApplyRepetitionPenalty(alive_[h].tokens, options.repetition_penalty, row);
+  if (forced) {
+    for (size_t h = begin; h < end; ++h) {
+      const int32_t token = segment.prefix[step];
+      extend(h, token, logits[h * vocab + token] - row_normaliser_[h]);
     }
-    if (segment.sampling() && !forced) {
+    return;
+  }
+  if (segment.sampling()) {
+    for (size_t h = begin; h < end; ++h) {
+      float* row = logits.data() + h * vocab;
       sample_log_probs_.assign(row, row + vocab);
       LogSoftmax(sample_log_probs_.data(), vocab, sample_log_probs_.data());
-      ApplyMasks(alive_[h].tokens, options, vocabulary_, sample_log_probs_.data());
-      const int32_t token = Sample(row, sample_log_probs_.data(), vocab, options,
-                                   segment.generator, sample_allowed_);
+      ApplyMasks(alive_[h].tokens, options, vocabulary_,
+                 RowMask(sample_log_probs_.data(), nullptr));
+      const int32_t token =
+          Sample(row, sample_log_probs_.data(), vocab, options, segment.generator, sample_allowed_);
       extend(h, token, sample_log_probs_[token]);
-      continue;
     }
-    LogSoftmax(row, vocab, row);
-    if (forced) {
-      extend(h, segment.prefix[step], row[segment.prefix[step]]);
-      continue;
-    }
-    ApplyMasks(alive_[h].tokens, options, vocabulary_, row);
+    return;
   }
-  if (forced || segment.sampling()) return;
 
-  // Beam step over the segment's hypotheses: the 2K best candidates, best first.
+  // Beam step over the segment's hypotheses: the 2K best candidates, best first. Each row's 2K
+  // best logits are its 2K best log-probabilities, so the segment's 2K best are among them.
   const size_t wanted = 2 * static_cast<size_t>(beam);
   candidates_.clear();
   for (size_t h = begin; h < end; ++h) {
-    heap_.clear();
-    TopOfRow(logits.data() + h * vocab, vocab, alive_[h].cumulative,
-             static_cast<int64_t>(h - begin) * vocab, wanted, heap_);
-    candidates_.insert(candidates_.end(), heap_.begin(), heap_.end());
+    const TopKEntry* top = row_top_.data() + h * row_top_stride_;
+    for (int i = 0; i < row_found_[h]; ++i) {
+      const float log_prob = top[i].value - row_normaliser_[h];
+      candidates_.push_back(Candidate{alive_[h].cumulative + log_prob,
+                                      static_cast<int64_t>(h - begin) * vocab + top[i].index});
+    }
   }
   std::sort(candidates_.begin(), candidates_.end(), Better<Candidate>);
   if (candidates_.size() > wanted) candidates_.resize(wanted);
@@ -287,7 +321,9 @@ absl::Status BatchSearch::Step(SearchStepOutput& output) {
   }
   absl::StatusOr<absl::Span<float>> logits = model_.Logits(inputs_);
   if (!logits.ok()) return logits.status();
+  const ScopedStageTimer timer(Stage::kSearch);
 
+  ScoreRows(*logits);
   next_count_ = 0;
   parents_.clear();
   stepped_.clear();

@@ -12,9 +12,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "cache/encoded_source.h"
+#include "core/log_softmax_top_k.h"
 #include "decoder/search/search_options.h"
 #include "decoder/search/step_model.h"
-#include "cache/encoded_source.h"
 
 namespace kvmt {
 
@@ -76,6 +77,7 @@ class BatchSearch {
 
   // The next free slot of next_, its token storage ready for `segment`.
   Hypothesis& NextSlot(Segment* segment);
+  void ScoreRows(absl::Span<float> logits);
   void StepSegment(size_t begin, size_t end, absl::Span<float> logits);
   void ApplyRepetitionPenalty(const std::vector<int32_t>& tokens, float penalty, float* logits);
 
@@ -91,8 +93,12 @@ class BatchSearch {
   std::vector<int32_t> parents_;
   std::vector<int32_t> inputs_;
   std::vector<Segment*> stepped_;
-  std::vector<Candidate> heap_;
   std::vector<Candidate> candidates_;
+  // Per alive row, from ScoreRows: log-softmax normaliser and the 2K best logits.
+  std::vector<float> row_normaliser_;
+  std::vector<TopKEntry> row_top_;
+  std::vector<int> row_found_;
+  size_t row_top_stride_ = 0;
   std::vector<uint8_t> seen_;
   std::vector<float> sample_log_probs_;
   std::vector<std::pair<float, int32_t>> sample_allowed_;

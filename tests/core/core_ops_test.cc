@@ -5,7 +5,6 @@
 
 #include "core/activation.h"
 #include "core/attention.h"
-#include "core/linear.h"
 #include "core/ops.h"
 #include "gtest/gtest.h"
 
@@ -18,40 +17,6 @@ Tensor RandomTensor(std::vector<int64_t> shape, unsigned seed) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t i = 0; i < t.size(); ++i) t.data()[i] = normal(generator);
   return t;
-}
-
-class LinearTest : public ::testing::TestWithParam<std::tuple<int, int, int, bool>> {};
-
-TEST_P(LinearTest, MatchesNaiveProduct) {
-  const auto [m, k, n, with_bias] = GetParam();
-  Tensor x = RandomTensor({m, k}, 1);
-  Tensor w = RandomTensor({n, k}, 2);
-  Tensor b = with_bias ? RandomTensor({n}, 3) : Tensor();
-  std::vector<float> y(static_cast<size_t>(m) * n);
-  Linear(x.data(), m, w, b, y.data());
-  for (int i = 0; i < m; ++i) {
-    for (int j = 0; j < n; ++j) {
-      double expected = with_bias ? b.data()[j] : 0.0;
-      for (int p = 0; p < k; ++p) expected += double{x.data()[i * k + p]} * w.data()[j * k + p];
-      ASSERT_NEAR(y[i * n + j], expected, 1e-4 * (1 + std::abs(expected))) << i << "," << j;
-    }
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, LinearTest,
-                         ::testing::Values(std::make_tuple(1, 16, 48, true),
-                                           std::make_tuple(7, 33, 5, false),
-                                           std::make_tuple(64, 32, 128, true),
-                                           std::make_tuple(3, 128, 32, true),
-                                           std::make_tuple(1, 16, 48, false)));
-
-TEST(LinearTest, SamePrimitiveServesDifferentRowCounts) {
-  Tensor w = RandomTensor({8, 4}, 4);
-  Tensor x = RandomTensor({5, 4}, 5);
-  std::vector<float> all(5 * 8), one(8);
-  Linear(x.data(), 5, w, Tensor(), all.data());
-  Linear(x.data() + 4 * 4, 1, w, Tensor(), one.data());
-  for (int j = 0; j < 8; ++j) EXPECT_FLOAT_EQ(all[4 * 8 + j], one[j]);
 }
 
 TEST(LayerNormTest, MatchesNaive) {
@@ -153,9 +118,8 @@ TEST(AttentionTest, SequenceAttentionMasksPaddingAndFuture) {
     for (int b = 0; b < batch; ++b) {
       for (int t = 0; t < lengths[b]; ++t) {
         const int n = causal ? std::min(lengths[b], t + 1) : lengths[b];
-        const auto expected = NaiveAttention(q.data() + (b * rows + t) * d,
-                                             k.data() + b * rows * d, v.data() + b * rows * d, n,
-                                             heads, hd);
+        const auto expected = NaiveAttention(q.data() + (b * rows + t) * d, k.data() + b * rows * d,
+                                             v.data() + b * rows * d, n, heads, hd);
         for (int i = 0; i < d; ++i) {
           EXPECT_NEAR(out[(b * rows + t) * d + i], expected[i], 1e-5) << causal << b << t;
         }

@@ -1,14 +1,15 @@
 // Steady-state decoding allocates nothing: after warm-up, a run of decoder steps (greedy and
 // beam segments, crossing a cache block boundary) makes no heap allocation in kvmt's code.
 // malloc and friends are interposed for the whole process, so operator new and every library
-// are seen; allocations made while a oneDNN primitive runs are counted apart and reported.
+// are seen; allocations made while a oneDNN primitive runs are counted apart and reported. For
+// every compute type.
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
-#include <atomic>
-
 #include "cache/block_pool.h"
+#include "core/compute_type.h"
 #include "core/onednn.h"
 #include "core/ops.h"
 #include "decoder/search/batch_search.h"
@@ -74,7 +75,15 @@ void free(void* ptr) { __libc_free(ptr); }
 namespace kvmt {
 namespace {
 
-TEST(StepAllocationTest, SteadyStateDecodingDoesNotAllocate) {
+class StepAllocationTest : public ::testing::TestWithParam<ComputeType> {};
+
+TEST_P(StepAllocationTest, SteadyStateDecodingDoesNotAllocate) {
+  if (GetParam() == ComputeType::kBFloat16 && !CpuHasNativeBFloat16()) {
+    GTEST_SKIP() << "no native bfloat16 on this CPU";
+  }
+  if (GetParam() == ComputeType::kInt8 && !CpuHasInt8Dot()) {
+    GTEST_SKIP() << "no VNNI/AMX on this CPU";
+  }
   SetNumThreads(2);
   RandomModelSpec spec;
   spec.d_model = 64;
@@ -84,15 +93,21 @@ TEST(StepAllocationTest, SteadyStateDecodingDoesNotAllocate) {
   spec.target_vocab = 300;
   spec.max_positions = 256;
   std::shared_ptr<Model> model = MakeRandomModel(spec);
-  Encoder encoder(model->config, model->weights);
-  Decoder decoder(model->config, model->weights);
-  auto pool = std::make_shared<BlockPool>(KVLayoutFor(model->config).block_floats(),
-                                          int64_t{64} << 20);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model->config, model->weights, GetParam());
+  ASSERT_TRUE(made_encoder.ok()) << made_encoder.status();
+  Encoder& encoder = **made_encoder;
+  absl::StatusOr<std::unique_ptr<Decoder>> made_decoder =
+      Decoder::Create(model->config, model->weights, GetParam());
+  ASSERT_TRUE(made_decoder.ok()) << made_decoder.status();
+  Decoder& decoder = **made_decoder;
+  auto pool =
+      std::make_shared<BlockPool>(KVLayoutFor(model->config).block_floats(), int64_t{64} << 20);
   std::unique_ptr<StepModel> step_model = MakeCachedStepModel(decoder, pool);
   BatchSearch search(*step_model, SearchVocabulary{0, 1, {}, 300});
 
-  auto sources = encoder.Encode({{5, 6, 7, 8, 1}, {9, 10, 1}, {11, 12, 13, 14, 15, 16, 1}, {17, 1}},
-                                pool);
+  auto sources =
+      encoder.Encode({{5, 6, 7, 8, 1}, {9, 10, 1}, {11, 12, 13, 14, 15, 16, 1}, {17, 1}}, pool);
   ASSERT_TRUE(sources.ok()) << sources.status();
   for (int s = 0; s < 4; ++s) {
     SearchOptions options;
@@ -105,18 +120,27 @@ TEST(StepAllocationTest, SteadyStateDecodingDoesNotAllocate) {
   for (int step = 0; step < 40; ++step) ASSERT_TRUE(search.Step(output).ok());
 
   // Steps 40 to 59 cross the block boundary at position 48.
+  kvmt_allocations = 0;
+  onednn_allocations = 0;
   counting = true;
   for (int step = 40; step < 60; ++step) ASSERT_TRUE(search.Step(output).ok());
   counting = false;
 
   EXPECT_EQ(search.num_hypotheses(), 10);
   EXPECT_EQ(kvmt_allocations.load(), 0) << "heap allocations by kvmt code in 20 steps";
-  std::printf("[ steady state ] 20 steps: %lld allocations in kvmt code, %lld inside oneDNN "
-              "calls (%.1f per step)\n",
-              static_cast<long long>(kvmt_allocations.load()),
-              static_cast<long long>(onednn_allocations.load()),
-              onednn_allocations.load() / 20.0);
+  std::printf(
+      "[ steady state ] 20 steps: %lld allocations in kvmt code, %lld inside oneDNN "
+      "calls (%.1f per step)\n",
+      static_cast<long long>(kvmt_allocations.load()),
+      static_cast<long long>(onednn_allocations.load()), onednn_allocations.load() / 20.0);
 }
+
+INSTANTIATE_TEST_SUITE_P(ComputeTypes, StepAllocationTest,
+                         ::testing::Values(ComputeType::kFloat32, ComputeType::kInt8,
+                                           ComputeType::kBFloat16),
+                         [](const auto& param) {
+                           return std::string(ComputeTypeName(param.param));
+                         });
 
 }  // namespace
 }  // namespace kvmt

@@ -1,6 +1,9 @@
 // The KV-cached decoder against the textbook decoder that recomputes the whole prefix at every
 // step: same logits at every position, same search results, on random models of every
-// architecture variant, across cache block boundaries, with beams forking and dying.
+// architecture variant and compute type, across cache block boundaries, with beams forking and
+// dying. int8 rows are quantised one by one and accumulate in exact integers, so a row's result
+// does not depend on how many rows share the product; bfloat16 accumulates in float32 in an order
+// fixed per row: both hold the same tolerance as float32.
 #include <memory>
 #include <random>
 #include <string>
@@ -15,19 +18,23 @@
 namespace kvmt {
 namespace {
 
-
-
-
 struct Variant {
   bool pre_norm;
   Activation activation;
   int d_model;
   int num_heads;
+  ComputeType compute_type = ComputeType::kFloat32;
 };
 
 class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
+    if (GetParam().compute_type == ComputeType::kBFloat16 && !CpuHasNativeBFloat16()) {
+      GTEST_SKIP() << "no native bfloat16 on this CPU";
+    }
+    if (GetParam().compute_type == ComputeType::kInt8 && !CpuHasInt8Dot()) {
+      GTEST_SKIP() << "no VNNI/AMX on this CPU";
+    }
     RandomModelSpec spec;
     spec.pre_norm = GetParam().pre_norm;
     spec.activation = GetParam().activation;
@@ -35,8 +42,14 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
     spec.num_heads = GetParam().num_heads;
     spec.seed = 17;
     model_ = MakeRandomModel(spec);
-    encoder_ = std::make_unique<Encoder>(model_->config, model_->weights);
-    decoder_ = std::make_unique<Decoder>(model_->config, model_->weights);
+    absl::StatusOr<std::unique_ptr<Encoder>> encoder =
+        Encoder::Create(model_->config, model_->weights, GetParam().compute_type);
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    encoder_ = *std::move(encoder);
+    absl::StatusOr<std::unique_ptr<Decoder>> decoder =
+        Decoder::Create(model_->config, model_->weights, GetParam().compute_type);
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    decoder_ = *std::move(decoder);
   }
 
   std::vector<std::vector<int32_t>> Sources() const {
@@ -58,9 +71,9 @@ class CacheEquivalenceTest : public ::testing::TestWithParam<Variant> {
     auto encoded = encoder_->Encode(sources);
     EXPECT_TRUE(encoded.ok()) << encoded.status();
     std::unique_ptr<StepModel> step_model =
-        cached ? MakeCachedStepModel(*decoder_, std::make_shared<BlockPool>(
-                                                    KVLayoutFor(model_->config).block_floats(),
-                                                    int64_t{64} << 20))
+        cached ? MakeCachedStepModel(
+                     *decoder_, std::make_shared<BlockPool>(
+                                    KVLayoutFor(model_->config).block_floats(), int64_t{64} << 20))
                : MakeUncachedStepModel(*decoder_);
     const SearchVocabulary vocabulary{0, 1, {}, 30};
     auto results = Search(*step_model, *encoded, prefixes, options, vocabulary);
@@ -141,7 +154,7 @@ std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
   const Variant& v = info.param;
   return std::string(v.pre_norm ? "prenorm_" : "postnorm_") +
          activations[static_cast<int>(v.activation)] + "_d" + std::to_string(v.d_model) + "_h" +
-         std::to_string(v.num_heads);
+         std::to_string(v.num_heads) + "_" + std::string(ComputeTypeName(v.compute_type));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -150,7 +163,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{false, Activation::kRelu, 16, 4},
                       Variant{true, Activation::kGelu, 15, 3},
                       Variant{false, Activation::kSwish, 15, 5},
-                      Variant{false, Activation::kGeluTanh, 16, 2}),
+                      Variant{false, Activation::kGeluTanh, 16, 2},
+                      Variant{true, Activation::kRelu, 16, 4, ComputeType::kInt8},
+                      Variant{false, Activation::kSwish, 15, 5, ComputeType::kInt8},
+                      Variant{true, Activation::kGelu, 15, 3, ComputeType::kBFloat16},
+                      Variant{false, Activation::kSwish, 15, 5, ComputeType::kBFloat16}),
     VariantName);
 
 }  // namespace

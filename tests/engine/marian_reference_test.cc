@@ -217,7 +217,10 @@ TEST_P(MarianReferenceTest, ReferenceOutputsAreUsable) {
 }
 
 TEST_P(MarianReferenceTest, EncoderOutput) {
-  const Encoder encoder(model_->config, model_->weights);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_encoder.ok()) << made_encoder.status();
+  const Encoder& encoder = **made_encoder;
   for (const nlohmann::json& source : (*reference_)["sources"]) {
     absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
         encoder.Encode({source["ids"].get<std::vector<int32_t>>()});
@@ -230,7 +233,10 @@ TEST_P(MarianReferenceTest, EncoderOutput) {
 }
 
 TEST_P(MarianReferenceTest, EncoderOutputInOneBatch) {
-  const Encoder encoder(model_->config, model_->weights);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_encoder.ok()) << made_encoder.status();
+  const Encoder& encoder = **made_encoder;
   std::vector<std::vector<int32_t>> batch;
   for (const nlohmann::json& source : (*reference_)["sources"]) batch.push_back(source["ids"]);
   absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded = encoder.Encode(batch);
@@ -242,8 +248,14 @@ TEST_P(MarianReferenceTest, EncoderOutputInOneBatch) {
 }
 
 TEST_P(MarianReferenceTest, TeacherForcedLogits) {
-  const Encoder encoder(model_->config, model_->weights);
-  const Decoder decoder(model_->config, model_->weights);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_encoder.ok()) << made_encoder.status();
+  const Encoder& encoder = **made_encoder;
+  absl::StatusOr<std::unique_ptr<Decoder>> made_decoder =
+      Decoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_decoder.ok()) << made_decoder.status();
+  const Decoder& decoder = **made_decoder;
   for (const nlohmann::json& source : (*reference_)["sources"]) {
     absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
         encoder.Encode({source["ids"].get<std::vector<int32_t>>()});

@@ -50,24 +50,25 @@ void WriteText(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
-// Every tensor of the weights under the CTranslate2 name it is read from.
-std::vector<std::pair<std::string, const Tensor*>> NamedTensors(const TransformerWeights& w) {
-  std::vector<std::pair<std::string, const Tensor*>> named = {
-      {"encoder/embeddings/weight", &w.source_embeddings},
-      {"decoder/embeddings/weight", &w.target_embeddings},
-      {"decoder/projection/weight", &w.output_projection.weight},
-      {"decoder/projection/bias", &w.output_projection.bias},
-      {"encoder/layer_norm/gamma", &w.encoder_final_norm.gamma},
-      {"encoder/layer_norm/beta", &w.encoder_final_norm.beta},
-      {"decoder/layer_norm/gamma", &w.decoder_final_norm.gamma},
-      {"decoder/layer_norm/beta", &w.decoder_final_norm.beta}};
+// Every tensor of the weights under the CTranslate2 name it is read from; int8 linear weights
+// (kept as stored) dequantised.
+std::vector<std::pair<std::string, Tensor>> NamedTensors(const TransformerWeights& w) {
+  std::vector<std::pair<std::string, Tensor>> named = {
+      {"encoder/embeddings/weight", w.source_embeddings},
+      {"decoder/embeddings/weight", w.target_embeddings},
+      {"decoder/projection/weight", w.output_projection.Float32Weight()},
+      {"decoder/projection/bias", w.output_projection.bias},
+      {"encoder/layer_norm/gamma", w.encoder_final_norm.gamma},
+      {"encoder/layer_norm/beta", w.encoder_final_norm.beta},
+      {"decoder/layer_norm/gamma", w.decoder_final_norm.gamma},
+      {"decoder/layer_norm/beta", w.decoder_final_norm.beta}};
   const auto linear = [&named](const std::string& scope, const LinearWeights& l) {
-    named.emplace_back(scope + "/weight", &l.weight);
-    named.emplace_back(scope + "/bias", &l.bias);
+    named.emplace_back(scope + "/weight", l.Float32Weight());
+    named.emplace_back(scope + "/bias", l.bias);
   };
   const auto norm = [&named](const std::string& scope, const LayerNormWeights& n) {
-    named.emplace_back(scope + "/gamma", &n.gamma);
-    named.emplace_back(scope + "/beta", &n.beta);
+    named.emplace_back(scope + "/gamma", n.gamma);
+    named.emplace_back(scope + "/beta", n.beta);
   };
   for (size_t i = 0; i < w.encoder_layers.size(); ++i) {
     const std::string p = "encoder/layer_" + std::to_string(i);
@@ -188,11 +189,10 @@ TEST(SharedModels, Version1And2Float32WeightsAreEqual) {
   const auto b = NamedTensors(v2->weights);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].second->shape(), b[i].second->shape()) << a[i].first;
-    ASSERT_FALSE(a[i].second->empty()) << a[i].first;
+    ASSERT_EQ(a[i].second.shape(), b[i].second.shape()) << a[i].first;
+    ASSERT_FALSE(a[i].second.empty()) << a[i].first;
     EXPECT_EQ(
-        std::memcmp(a[i].second->data(), b[i].second->data(), sizeof(float) * a[i].second->size()),
-        0)
+        std::memcmp(a[i].second.data(), b[i].second.data(), sizeof(float) * a[i].second.size()), 0)
         << a[i].first;
   }
 }
@@ -206,8 +206,8 @@ void ExpectWithinQuantisationError(const Model& quantised, const Model& referenc
   const auto f = NamedTensors(reference.weights);
   ASSERT_EQ(q.size(), f.size());
   for (size_t i = 0; i < q.size(); ++i) {
-    const Tensor& x = *q[i].second;
-    const Tensor& y = *f[i].second;
+    const Tensor& x = q[i].second;
+    const Tensor& y = f[i].second;
     ASSERT_EQ(x.shape(), y.shape()) << q[i].first;
     if (!IsQuantisable(q[i].first)) {
       EXPECT_EQ(std::memcmp(x.data(), y.data(), sizeof(float) * x.size()), 0) << q[i].first;
@@ -365,10 +365,10 @@ TEST_P(TinyModelTest, LoadsEveryTensorAsWritten) {
 
   for (const auto& [name, tensor] : NamedTensors((*model)->weights)) {
     const std::vector<float>& expected = tiny.values(name);
-    ASSERT_EQ(tensor->size(), static_cast<int64_t>(expected.size())) << name;
+    ASSERT_EQ(tensor.size(), static_cast<int64_t>(expected.size())) << name;
     const bool quantised = IsQuantisable(name) && tc.tolerance_steps > 0;
-    const int64_t depth = tensor->dim(-1);
-    for (int64_t r = 0; r < tensor->size() / depth; ++r) {
+    const int64_t depth = tensor.dim(-1);
+    for (int64_t r = 0; r < tensor.size() / depth; ++r) {
       float row_max = 0;
       for (int64_t j = 0; j < depth; ++j)
         row_max = std::max(row_max, std::fabs(expected[r * depth + j]));
@@ -376,7 +376,7 @@ TEST_P(TinyModelTest, LoadsEveryTensorAsWritten) {
       if (quantised && tc.options.weight_dtype == Ct2DType::kInt8) step = row_max / 127.0;
       if (quantised && tc.options.weight_dtype == Ct2DType::kInt16) step = 1.0 / 1000.0;
       for (int64_t j = 0; j < depth; ++j) {
-        ASSERT_NEAR(tensor->data()[r * depth + j], expected[r * depth + j],
+        ASSERT_NEAR(tensor.data()[r * depth + j], expected[r * depth + j],
                     tc.tolerance_steps * step * (1 + 1e-4) + 1e-7)
             << name << " [" << r << ", " << j << "]";
       }

@@ -92,8 +92,14 @@ class RandomModelPoolTest : public ::testing::Test {
 };
 
 TEST_F(RandomModelPoolTest, CancellingASegmentReturnsItsBlocksAtOnceAndTheRestWhenAllEnd) {
-  Encoder encoder(model_->config, model_->weights);
-  Decoder decoder(model_->config, model_->weights);
+  absl::StatusOr<std::unique_ptr<Encoder>> made_encoder =
+      Encoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_encoder.ok()) << made_encoder.status();
+  Encoder& encoder = **made_encoder;
+  absl::StatusOr<std::unique_ptr<Decoder>> made_decoder =
+      Decoder::Create(model_->config, model_->weights);
+  ASSERT_TRUE(made_decoder.ok()) << made_decoder.status();
+  Decoder& decoder = **made_decoder;
   const KVBlockLayout layout = KVLayoutFor(model_->config);
   auto pool = std::make_shared<BlockPool>(layout.block_floats(), int64_t{16} << 20);
   {

@@ -1,0 +1,34 @@
+// Helpers for kernels the compiler vectorises: KVMT_VECTORIZED builds a function for AVX-512,
+// AVX2 and the baseline, picked at load time by the CPU (GCC target_clones), and ExpApprox is a
+// branch-free exp (Cephes' polynomial, within 2 ulp of expf) that vectorises where std::exp
+// stays a scalar call.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+#define KVMT_VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
+
+namespace kvmt {
+
+inline float ExpApprox(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2High = 0.693359375f;
+  constexpr float kLn2Low = -2.12194440e-4f;
+  const float clamped = std::min(std::max(x, -87.0f), 88.0f);
+  const float n = std::nearbyint(clamped * kLog2e);
+  const float r = clamped - n * kLn2High - n * kLn2Low;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const float two_to_n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  return x < -87.0f ? 0.0f : y * two_to_n;
+}
+
+}  // namespace kvmt
