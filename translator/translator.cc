@@ -86,6 +86,8 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Create(std::shared_ptr<c
         absl::StrCat("max batch size must be >= 1, got ", options.max_batch_size));
   }
   ComputeTypeChoice compute_type = ResolveComputeType(options.compute_type, *model);
+  // oneDNN sizes a primitive's thread team when the primitive is made, which is here.
+  SetNumThreads(options.threads);
   absl::StatusOr<std::unique_ptr<Encoder>> encoder =
       Encoder::Create(model->config, model->weights, compute_type.type);
   if (!encoder.ok()) return encoder.status();
