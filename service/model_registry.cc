@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/compute_type.h"
 #include "core/status_macros.h"
 #include "model/model.h"
 #include "service/log.h"
@@ -69,12 +70,15 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const ModelConfig& config = served->translator->model().config;
     const CacheStats cache = served->translator->cache_stats();
+    const ComputeTypeChoice& compute = served->translator->compute_type();
     LogInfo(absl::StrFormat(
         "model '%s' ready in %.2f s: %s, %d encoder + %d decoder layers, d_model %d, %d heads, "
-        "%s; KV cache %.1f MiB, source cache %.1f MiB",
+        "%s; compute type %s%s; KV cache %.1f MiB, source cache %.1f MiB",
         spec.name, seconds, config.format, config.encoder_layers, config.decoder_layers,
         config.d_model, config.num_heads,
         served->translator->model().has_sentencepiece ? "SentencePiece" : "pre-tokenised",
+        ComputeTypeName(compute.type),
+        compute.note.empty() ? "" : absl::StrCat(" (", compute.note, ")"),
         static_cast<double>(cache.pool.total_blocks * cache.pool.block_bytes) / (1 << 20),
         static_cast<double>(cache.source_cache.max_bytes) / (1 << 20)));
     registry->models_.push_back(std::move(served));
@@ -108,6 +112,7 @@ v1::ListModelsResponse ModelRegistry::List() const {
     info->set_source_vocabulary_size(static_cast<uint32_t>(model.source_vocabulary.size()));
     info->set_target_vocabulary_size(static_cast<uint32_t>(model.target_vocabulary.size()));
     info->set_sentencepiece(model.has_sentencepiece);
+    info->set_compute_type(std::string(ComputeTypeName(served->translator->compute_type().type)));
     absl::StatusOr<SearchOptions> defaults = served->translator->ResolveOptions({});
     if (defaults.ok()) {
       info->set_default_beam_size(static_cast<uint32_t>(defaults->beam_size));

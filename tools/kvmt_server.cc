@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/compute_type.h"
 #include "core/status_macros.h"
 #include "service/log.h"
 #include "service/server.h"
@@ -30,6 +31,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address, HOST:PORT; port
 ABSL_FLAG(std::string, metrics_listen, "",
           "Address of the Prometheus endpoint (GET /metrics), HOST:PORT; empty: none.");
 ABSL_FLAG(int32_t, threads, 0, "Compute threads per model; 0: all cores.");
+ABSL_FLAG(std::string, compute_type, "auto",
+          "Arithmetic of the linear layers: auto (int8 for int8 models, else float32), float32, "
+          "int8 or bfloat16 (falls back to float32 on CPUs without support).");
 ABSL_FLAG(int32_t, max_batch_size, 32, "Segments a model decodes together.");
 ABSL_FLAG(int32_t, max_queued_segments, 1024,
           "Segments waiting for a place in the batch, per model; more: RESOURCE_EXHAUSTED.");
@@ -93,8 +97,27 @@ absl::StatusOr<ServerOptions> OptionsFromFlags(const std::vector<std::string>& m
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.engine.threads = absl::GetFlag(FLAGS_threads);
   options.engine.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
-  options.engine.cache_memory_bytes = absl::GetFlag(FLAGS_cache_memory_mb) << 20;
+  if (const std::string compute_type = absl::GetFlag(FLAGS_compute_type); compute_type != "auto") {
+    absl::StatusOr<ComputeType> parsed = ParseComputeType(compute_type);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--compute-type must be auto, float32, int8 or bfloat16, got '", compute_type, "'"));
+    }
+    options.engine.compute_type = *parsed;
+  }
+  // Beyond this a budget is certainly a typo (and MiB -> bytes would overflow much later).
+  constexpr int64_t kMaxCacheMb = int64_t{1} << 30;
+  const int64_t cache_mb = absl::GetFlag(FLAGS_cache_memory_mb);
+  if (cache_mb < 0 || cache_mb > kMaxCacheMb) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--cache-memory-mb must be in [0, ", kMaxCacheMb, "], got ", cache_mb));
+  }
+  options.engine.cache_memory_bytes = cache_mb << 20;
   const int64_t source_cache_mb = absl::GetFlag(FLAGS_source_cache_mb);
+  if (source_cache_mb < -1 || source_cache_mb > kMaxCacheMb) {
+    return absl::InvalidArgumentError(absl::StrCat("--source-cache-mb must be -1 or in [0, ",
+                                                   kMaxCacheMb, "], got ", source_cache_mb));
+  }
   options.engine.source_cache_bytes = source_cache_mb < 0 ? -1 : source_cache_mb << 20;
   options.scheduling.max_batch_size = options.engine.max_batch_size;
   options.scheduling.max_queued_segments = absl::GetFlag(FLAGS_max_queued_segments);
@@ -105,7 +128,6 @@ absl::StatusOr<ServerOptions> OptionsFromFlags(const std::vector<std::string>& m
   limits.max_beam_size = absl::GetFlag(FLAGS_max_beam_size);
   for (const auto& [flag, value] :
        {std::pair<const char*, int64_t>{"threads", options.engine.threads},
-        {"cache-memory-mb", absl::GetFlag(FLAGS_cache_memory_mb)},
         {"max-segments-per-request", limits.max_segments},
         {"max-segment-bytes", limits.max_segment_bytes},
         {"max-segment-tokens", limits.max_segment_tokens},

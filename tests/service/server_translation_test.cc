@@ -193,6 +193,8 @@ TEST(ServerTranslationTest, ListModelsNamesEveryModelAndRequestsPickOne) {
   EXPECT_EQ(models.models(1).d_model(), 32u);
   EXPECT_EQ(models.models(1).source_vocabulary_size(), 51u);
   EXPECT_EQ(models.models(1).default_beam_size(), 4u);
+  EXPECT_EQ(models.models(0).compute_type(), "float32");
+  EXPECT_EQ(models.models(1).compute_type(), "int8");
 
   v1::TranslateRequest request;
   request.add_segments()->set_text("آ ت ز م و ن");

@@ -257,6 +257,19 @@ TEST_F(SchedulerRealModelTest, ConcurrentRequestsEqualTranslatingAlone) {
       << "the requests never decoded together";
 }
 
+TEST(SchedulerInt8ModelTest, ConcurrentRequestsEqualTranslatingAlone) {
+  // The int8 model computes in int8 (activations quantised row by row), so batching must not
+  // change its results either.
+  auto model = LoadModel(std::string(kModelDir) + "-i8");
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::shared_ptr<const Translator> translator =
+      MakeTranslator(std::shared_ptr<const Model>(*std::move(model)));
+  ASSERT_EQ(translator->compute_type().type, ComputeType::kInt8);
+  std::unique_ptr<Scheduler> scheduler = MakeScheduler(translator);
+  EXPECT_GE(ExpectBatchedEqualsAlone(*translator, *scheduler, MixedRequests(), 8), 4)
+      << "the requests never decoded together";
+}
+
 TEST_F(SchedulerRealModelTest, SmallBatchesAndTwoThreadsEqualTranslatingAlone) {
   TranslatorOptions options;
   options.threads = 2;
