@@ -228,10 +228,12 @@ def main(argv):
             torch.set_num_threads(threads)
             translate(model, work["batch_sources"][:2], 2, 2)  # Warm-up.
             for name, beam in (("beam", work["beam_size"]), ("greedy", 1)):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 outputs = translate(model, work["batch_sources"], beam, length)
                 seconds = time.perf_counter() - start
+                cpu_seconds = time.process_time() - cpu_start
                 results.append({"threads": threads, "workload": name, "seconds": seconds,
+                                "cpu_seconds": cpu_seconds,
                                 "target_tokens": len(outputs) * length, "outputs": outputs})
             latencies = []
             latency_outputs = []
