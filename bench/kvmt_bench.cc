@@ -6,6 +6,7 @@
 //  - a per-stage profile and the decoder step's achieved GFLOP/s next to oneDNN's GEMM peak;
 //  - peak RSS of both processes.
 // Output lengths are fixed (min = max decoding length), so that every engine does the same work.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +54,9 @@ ABSL_FLAG(int, vocabulary, 58101, "Source and target vocabulary size (OPUS-MT en
 ABSL_FLAG(bool, torch, true, "Run the PyTorch reference (bench/torch_reference.py) as well.");
 ABSL_FLAG(std::string, python, "/usr/bin/python3", "The Python with Debian's torch.");
 ABSL_FLAG(std::string, work_dir, "", "Where the reference model goes; empty: a temporary folder.");
+ABSL_FLAG(std::string, real_models, "../shared/models",
+          "Folder of the ct2-v2-aren-transliteration models, for the agreement of int8 and bf16 "
+          "with f32 on a real trained model; empty to skip.");
 ABSL_FLAG(std::string, markdown, "", "Also write the results as Markdown to this file.");
 
 namespace kvmt {
@@ -71,6 +75,24 @@ int64_t CurrentRssBytes() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
   }
   return 0;
+}
+
+// The 1-, 5- and 15-minute load averages: these figures are taken on shared machines.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
+// User + system CPU time of this process so far: on a loaded machine the wall time includes the
+// time other programs ran; the CPU time does not (with OMP_WAIT_POLICY=passive, waiting threads
+// do not spin).
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
 }
 
 double Percentile(std::vector<double> values, double p) {
@@ -113,9 +135,11 @@ using Outputs = std::vector<std::vector<int32_t>>;
 
 struct Run {
   double seconds = 0;
+  double cpu_seconds = 0;  // User + system time of the whole process, all threads.
   int64_t target_tokens = 0;
   Outputs outputs;
   double tokens_per_second() const { return seconds > 0 ? target_tokens / seconds : 0; }
+  double tokens_per_cpu_second() const { return cpu_seconds > 0 ? target_tokens / cpu_seconds : 0; }
 };
 
 struct Latency {
@@ -266,9 +290,11 @@ class Bench {
     options.min_decoding_length = length;
     options.max_decoding_length = length;
     const Clock::time_point start = Clock::now();
+    const double cpu_start = ProcessCpuSeconds();
     absl::StatusOr<std::vector<SearchResult>> results = translator.TranslateIds(segments, options);
     Run run;
     run.seconds = SecondsSince(start);
+    run.cpu_seconds = ProcessCpuSeconds() - cpu_start;
     if (!results.ok()) {
       std::fprintf(stderr, "kvmt-bench: %s\n", results.status().ToString().c_str());
       std::exit(1);
@@ -334,6 +360,7 @@ std::vector<EngineResult> RunTorch(const Model& model, const std::vector<Segment
       }
       Run& run = workload == "beam" ? r.beam : r.greedy;
       run.seconds = entry["seconds"];
+      run.cpu_seconds = entry["cpu_seconds"];
       run.target_tokens = entry["target_tokens"];
       run.outputs = entry["outputs"].get<Outputs>();
     }
@@ -341,6 +368,67 @@ std::vector<EngineResult> RunTorch(const Model& model, const std::vector<Segment
   }
   if (temporary) std::filesystem::remove_all(dir);
   return results;
+}
+
+// The real trained model (float32 and its int8 save) on 113 Arabic names: token agreement of each
+// compute type with float32, and tokens/s (beam 4, batch 32, 1 thread: a tiny model).
+std::string RealModelSection() {
+  const std::string dir = absl::GetFlag(FLAGS_real_models);
+  std::ifstream in(std::string(KVMT_SOURCE_DIR) + "/tests/engine/arabic_names.txt");
+  v1::TranslateRequest request;
+  request.mutable_options()->set_beam_size(4);
+  std::string line;
+  while (std::getline(in, line)) {
+    v1::Segment* segment = request.add_segments();
+    for (absl::string_view token : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      segment->add_tokens(std::string(token));
+    }
+  }
+  std::string text = absl::StrFormat(
+      "\n### The real model: ct2-v2-aren-transliteration on %d Arabic names (beam 4, 1 thread)\n\n"
+      "| model | compute type | tokens/s | agreement with the float32 model in float32 |\n"
+      "|---|---|---|---|\n",
+      request.segments_size());
+  Outputs reference;
+  for (const auto& [name, type] : std::vector<std::pair<std::string, ComputeType>>{
+           {"ct2-v2-aren-transliteration", ComputeType::kFloat32},
+           {"ct2-v2-aren-transliteration", ComputeType::kInt8},
+           {"ct2-v2-aren-transliteration", ComputeType::kBFloat16},
+           {"ct2-v2-aren-transliteration-i8", ComputeType::kInt8},
+           {"ct2-v2-aren-transliteration-i8", ComputeType::kFloat32}}) {
+    absl::StatusOr<std::unique_ptr<Model>> model = LoadModel(dir + "/" + name);
+    if (!model.ok())
+      return absl::StrCat("\n(real model skipped: ", model.status().ToString(), ")\n");
+    TranslatorOptions options;
+    options.threads = 1;
+    options.compute_type = type;
+    options.source_cache_bytes = 0;
+    absl::StatusOr<std::unique_ptr<Translator>> translator =
+        Translator::Create(std::shared_ptr<const Model>(*std::move(model)), options);
+    if (!translator.ok())
+      return absl::StrCat("\n(real model skipped: ", translator.status().ToString(), ")\n");
+    (void)(*translator)->Translate(request);  // Warm-up.
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<v1::TranslateResponse> response = (*translator)->Translate(request);
+    const double seconds = SecondsSince(start);
+    if (!response.ok())
+      return absl::StrCat("\n(real model failed: ", response.status().ToString(), ")\n");
+    Outputs outputs;
+    int64_t tokens = 0;
+    for (const v1::SegmentResult& result : response->results()) {
+      std::vector<int32_t> ids;
+      for (const std::string& token : result.hypotheses(0).tokens()) {
+        ids.push_back((*translator)->model().target_vocabulary.Id(token));
+      }
+      tokens += static_cast<int64_t>(ids.size());
+      outputs.push_back(std::move(ids));
+    }
+    if (reference.empty()) reference = outputs;
+    text += absl::StrFormat("| %s | %s | %.0f | %.1f%% |\n", name,
+                            ComputeTypeName((*translator)->compute_type().type), tokens / seconds,
+                            100 * TokenAgreement(outputs, reference));
+  }
+  return text;
 }
 
 std::string Mib(int64_t bytes) { return absl::StrFormat("%.0f MiB", bytes / 1048576.0); }
@@ -374,6 +462,9 @@ int Main() {
   const Clock::time_point start = Clock::now();
   std::shared_ptr<const Model> model = MakeRandomModel(spec);
   const int64_t model_rss = CurrentRssBytes();
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  std::printf("kvmt-bench: load average at start %s; OMP_WAIT_POLICY=%s\n", LoadAverage().c_str(),
+              wait_policy != nullptr ? wait_policy : "(unset)");
   std::printf(
       "kvmt-bench: OPUS-MT-shaped random model (d_model 512, 6+6 layers, 8 heads, FFN "
       "2048, vocabularies %d, swish, post-norm) made in %.1f s; oneDNN ISA %s; RSS %s\n",
@@ -432,9 +523,12 @@ int Main() {
   };
   emit(absl::StrFormat(
       "\n### Throughput and latency (batch %d, %d target tokens per segment)\n\n"
-      "| engine | threads | beam %d tokens/s | greedy tokens/s | batch-1 greedy p50 / p95 "
-      "(s per segment) | vs PyTorch (beam / greedy / p50) | agreement with f32 (beam / greedy) |\n"
-      "|---|---|---|---|---|---|---|\n",
+      "Tokens/s as wall / per CPU-second of the process (CPU time leaves out what other programs "
+      "took on a shared machine). Ratios likewise.\n\n"
+      "| engine | threads | beam %d tokens/s | greedy tokens/s | batch-1 greedy s/segment p50 / "
+      "p95 | vs PyTorch: beam | greedy | batch-1 p50 | vs kvmt f32: beam | greedy | agreement "
+      "with kvmt f32: beam / greedy |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n",
       batch_size, length, absl::GetFlag(FLAGS_beam)));
   auto find = [](const std::vector<EngineResult>& list, int thread_count,
                  const std::string& prefix) -> const EngineResult* {
@@ -442,6 +536,10 @@ int Main() {
       if (r.threads == thread_count && r.engine.rfind(prefix, 0) == 0) return &r;
     }
     return nullptr;
+  };
+  auto ratio = [](const Run& a, const Run& b) {
+    return absl::StrFormat("%.2fx / %.2fx", a.tokens_per_second() / b.tokens_per_second(),
+                           a.tokens_per_cpu_second() / b.tokens_per_cpu_second());
   };
   for (int t : threads) {
     const EngineResult* torch = find(torch_results, t, "PyTorch");
@@ -452,23 +550,24 @@ int Main() {
       if (r.threads == t) rows.push_back(&r);
     }
     for (const EngineResult* r : rows) {
-      std::string versus = "1";
+      std::string versus_torch = "- | - | -";
       if (torch != nullptr && r != torch) {
-        versus = absl::StrFormat(
-            "%.2fx / %.2fx / %.2fx", r->beam.tokens_per_second() / torch->beam.tokens_per_second(),
-            r->greedy.tokens_per_second() / torch->greedy.tokens_per_second(),
+        versus_torch = absl::StrFormat(
+            "%s | %s | %.2fx", ratio(r->beam, torch->beam), ratio(r->greedy, torch->greedy),
             Percentile(torch->latency.seconds, 0.5) / Percentile(r->latency.seconds, 0.5));
       }
-      std::string agreement = "-";
+      std::string versus_f32 = "- | - | -";
       if (f32 != nullptr && r != f32) {
-        agreement = absl::StrFormat("%.1f%% / %.1f%%",
-                                    100 * TokenAgreement(r->beam.outputs, f32->beam.outputs),
-                                    100 * TokenAgreement(r->greedy.outputs, f32->greedy.outputs));
+        versus_f32 = absl::StrFormat("%s | %s | %.1f%% / %.1f%%", ratio(r->beam, f32->beam),
+                                     ratio(r->greedy, f32->greedy),
+                                     100 * TokenAgreement(r->beam.outputs, f32->beam.outputs),
+                                     100 * TokenAgreement(r->greedy.outputs, f32->greedy.outputs));
       }
-      emit(absl::StrFormat("| %s | %d | %.0f | %.0f | %.3f / %.3f | %s | %s |\n", r->engine, t,
-                           r->beam.tokens_per_second(), r->greedy.tokens_per_second(),
-                           Percentile(r->latency.seconds, 0.5),
-                           Percentile(r->latency.seconds, 0.95), versus, agreement));
+      emit(absl::StrFormat("| %s | %d | %.0f / %.0f | %.0f / %.0f | %.3f / %.3f | %s | %s |\n",
+                           r->engine, t, r->beam.tokens_per_second(),
+                           r->beam.tokens_per_cpu_second(), r->greedy.tokens_per_second(),
+                           r->greedy.tokens_per_cpu_second(), Percentile(r->latency.seconds, 0.5),
+                           Percentile(r->latency.seconds, 0.95), versus_torch, versus_f32));
     }
   }
 
@@ -493,7 +592,11 @@ int Main() {
                          r.beam_profile.decoder_flops / decoder / 1e9, peaks[{r.threads, type}]));
   }
 
+  if (!absl::GetFlag(FLAGS_real_models).empty()) emit(RealModelSection());
+
   emit("\n### Memory and notes\n\n");
+  emit(absl::StrFormat("- load average (1, 5, 15 min) at the end: %s; OMP_WAIT_POLICY=%s\n",
+                       LoadAverage(), wait_policy != nullptr ? wait_policy : "(unset)"));
   emit(
       absl::StrFormat("- kvmt-bench peak RSS %s (the float32 model alone: %s; every compute "
                       "type's translator built in turn in this one process)\n",

@@ -7,6 +7,9 @@ position tables included, so both engines compute exactly the same function) and
 KV cache and writes OUT.json: seconds, target tokens/s, batch-1 latencies, peak RSS and the
 output ids (for the agreement with kvmt).
 
+Threads: torch.set_num_threads for torch's own OpenMP pool and openblas_set_num_threads for
+OpenBLAS, which does the matrix products of Debian's torch and keeps a pool of its own.
+
 A straightforward, efficient eager implementation: torch.nn.functional linear / layer_norm /
 softmax, one preallocated self-attention K/V cache per layer written in place and gathered by
 beam parents (as HuggingFace's generate does), source K/V computed once per batch, beam search
@@ -17,6 +20,7 @@ best of the K x V candidates of each segment.
   torch_reference.py MODEL_DIR WORKLOAD.json OUT.json
 """
 
+import ctypes
 import json
 import math
 import os
@@ -215,23 +219,43 @@ def translate(model, sources, beam_size, length):
     return history.view(batch, -1, length)[:, 0, :].tolist()
 
 
+def set_blas_threads(threads):
+    """torch.set_num_threads sizes torch's OpenMP pool only; Debian's torch does its matrix
+    products in OpenBLAS (libopenblas0-pthread), whose own pool must be sized as well."""
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line and ".so" in line}
+    sized = []
+    for path in sorted(paths):
+        library = ctypes.CDLL(path)
+        if hasattr(library, "openblas_set_num_threads"):
+            library.openblas_set_num_threads(threads)
+            sized.append(library.openblas_get_num_threads())
+    return sized
+
+
 def main(argv):
     model_dir, workload_path, out_path = argv
     with open(workload_path, encoding="utf-8") as f:
         work = json.load(f)
     torch.set_num_interop_threads(1)
+    F.linear(torch.ones(2, 2), torch.ones(2, 2))  # Loads the BLAS library.
     model = Model(model_dir)
     length = work["length"]
     results = []
     with torch.no_grad():
         for threads in work["threads"]:
             torch.set_num_threads(threads)
+            blas_threads = set_blas_threads(threads)
+            if not blas_threads or any(t != threads for t in blas_threads):
+                raise RuntimeError(f"could not size OpenBLAS to {threads} threads: {blas_threads}")
             translate(model, work["batch_sources"][:2], 2, 2)  # Warm-up.
             for name, beam in (("beam", work["beam_size"]), ("greedy", 1)):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 outputs = translate(model, work["batch_sources"], beam, length)
                 seconds = time.perf_counter() - start
+                cpu_seconds = time.process_time() - cpu_start
                 results.append({"threads": threads, "workload": name, "seconds": seconds,
+                                "cpu_seconds": cpu_seconds,
                                 "target_tokens": len(outputs) * length, "outputs": outputs})
             latencies = []
             latency_outputs = []

@@ -93,4 +93,27 @@ void SequenceAttention(const float* q, int64_t q_stride, const float* k, const f
   });
 }
 
+void PackedSequenceAttention(const float* q, int64_t q_stride, const float* k, const float* v,
+                             int64_t kv_stride, absl::Span<const int64_t> offsets,
+                             AttentionShape shape, float* out, int64_t out_stride) {
+  const int64_t total = offsets.back();
+  int64_t longest = 0;
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    longest = std::max(longest, offsets[b + 1] - offsets[b]);
+  }
+  const int64_t d = static_cast<int64_t>(shape.num_heads) * shape.head_dim;
+  ParallelFor(total, 2 * longest * d, [&](int64_t row) {
+    thread_local std::vector<float> scores;
+    if (static_cast<int64_t>(scores.size()) < longest) scores.resize(longest);
+    // The sequence holding `row`: the last offset <= row.
+    const size_t b = static_cast<size_t>(std::upper_bound(offsets.begin(), offsets.end(), row) -
+                                         offsets.begin() - 1);
+    const int64_t first = offsets[b];
+    const KeyValueRows run{k + first * kv_stride, v + first * kv_stride, offsets[b + 1] - first,
+                           kv_stride};
+    AttendQuery(q + row * q_stride, absl::MakeConstSpan(&run, 1), shape, scores.data(),
+                out + row * out_stride);
+  });
+}
+
 }  // namespace kvmt

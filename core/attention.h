@@ -37,4 +37,12 @@ void SequenceAttention(const float* q, int64_t q_stride, const float* k, const f
                        absl::Span<const int32_t> key_lengths, bool causal, AttentionShape shape,
                        float* out, int64_t out_stride);
 
+// Self-attention within sequences packed back to back without padding (the encoder): sequence b
+// is rows [offsets[b], offsets[b + 1]) of q, k/v and out (strides q_stride, kv_stride,
+// out_stride), and each of its queries attends over all of its rows. offsets has one entry more
+// than there are sequences. Runs on OpenMP threads over queries.
+void PackedSequenceAttention(const float* q, int64_t q_stride, const float* k, const float* v,
+                             int64_t kv_stride, absl::Span<const int64_t> offsets,
+                             AttentionShape shape, float* out, int64_t out_stride);
+
 }  // namespace kvmt

@@ -36,27 +36,40 @@ KVMT_VECTORIZED float QuantizeRow(const float* x, int64_t k, uint8_t* q) {
   return max_abs / 127.0f;
 }
 
-KVMT_VECTORIZED void RescaleRow(float* y, int64_t n, float row_factor, const int32_t* shift,
-                                const float* column_factor, const float* bias) {
-  AliasedInt32* acc = reinterpret_cast<AliasedInt32*>(y);
+// y may be `products` itself (rescaled in place).
+KVMT_VECTORIZED void RescaleRow(const float* products, int64_t n, float row_factor,
+                                const int32_t* shift, const float* column_factor, const float* bias,
+                                float* y) {
+  const AliasedInt32* acc = reinterpret_cast<const AliasedInt32*>(products);
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
     y[j] = static_cast<float>(acc[j] - shift[j]) * (row_factor * column_factor[j]) + bias[j];
   }
 }
 
+// Wide layers (the vocabulary projection) run in blocks of this many columns, so that each
+// block's s32 products are rescaled while still in cache instead of making a round trip through
+// memory: for a 58k vocabulary that is 2 x 30 MB less traffic per step at batch 32 beam 4.
+constexpr int64_t kColumnBlock = 2048;
+
+struct ColumnBlock {
+  int64_t begin;
+  int64_t count;
+  std::unique_ptr<PackedMatMul> matmul;
+};
+
 class Int8Linear : public Linear {
  public:
   Int8Linear(int64_t k, int64_t n, std::vector<int32_t> shift, std::vector<float> column_factor,
              std::vector<float> bias, std::optional<Activation> activation,
-             std::unique_ptr<PackedMatMul> matmul)
+             std::vector<ColumnBlock> blocks)
       : k_(k),
         n_(n),
         shift_(std::move(shift)),
         column_factor_(std::move(column_factor)),
         bias_(std::move(bias)),
         activation_(activation),
-        matmul_(std::move(matmul)) {}
+        blocks_(std::move(blocks)) {}
 
   void Forward(const float* x, int64_t m, float* y) const override {
     if (m == 0) return;
@@ -67,12 +80,20 @@ class Int8Linear : public Linear {
     uint8_t* q = src.data();
     float* factors = row_factors.data();
     ParallelFor(m, k_, [&](int64_t r) { factors[r] = QuantizeRow(x + r * k_, k_, q + r * k_); });
-    matmul_->Execute(q, m, y, nullptr);
-    ParallelFor(m, 2 * n_, [&](int64_t r) {
-      float* row = y + r * n_;
-      RescaleRow(row, n_, factors[r], shift_.data(), column_factor_.data(), bias_.data());
-      if (activation_.has_value()) ApplyActivationSerial(*activation_, row, n_);
-    });
+    if (blocks_.size() == 1) {
+      // The s32 products go into y and are rescaled in place.
+      blocks_[0].matmul->Execute(q, m, y, nullptr);
+      Rescale(y, m, n_, 0, factors, y, n_);
+      return;
+    }
+    thread_local std::vector<float> products;
+    if (static_cast<int64_t>(products.size()) < m * kColumnBlock) {
+      products.resize(m * kColumnBlock);
+    }
+    for (const ColumnBlock& block : blocks_) {
+      block.matmul->Execute(q, m, products.data(), nullptr);
+      Rescale(products.data(), m, block.count, block.begin, factors, y + block.begin, n_);
+    }
   }
 
   ComputeType compute_type() const override { return ComputeType::kInt8; }
@@ -80,13 +101,25 @@ class Int8Linear : public Linear {
   int64_t out_features() const override { return n_; }
 
  private:
+  // Rows of `count` s32 products (stored in `products`, a row every `count`) of columns
+  // [begin, begin + count) -> float rows of y (a row every `y_stride`).
+  void Rescale(float* products, int64_t m, int64_t count, int64_t begin, const float* factors,
+               float* y, int64_t y_stride) const {
+    ParallelFor(m, 2 * count, [&](int64_t r) {
+      float* row = y + r * y_stride;
+      RescaleRow(products + r * count, count, factors[r], shift_.data() + begin,
+                 column_factor_.data() + begin, bias_.data() + begin, row);
+      if (activation_.has_value()) ApplyActivationSerial(*activation_, row, count);
+    });
+  }
+
   const int64_t k_;
   const int64_t n_;
   const std::vector<int32_t> shift_;
   const std::vector<float> column_factor_;
   const std::vector<float> bias_;  // Zeros when the layer has none.
   const std::optional<Activation> activation_;
-  const std::unique_ptr<PackedMatMul> matmul_;
+  const std::vector<ColumnBlock> blocks_;
 };
 
 }  // namespace
@@ -111,12 +144,19 @@ absl::StatusOr<std::unique_ptr<Linear>> MakeInt8Linear(const QuantizedMatrix& we
   }
   std::vector<float> bias_values(n, 0.0f);
   if (!bias.empty()) std::copy(bias.data(), bias.data() + n, bias_values.begin());
-  PackedMatMul::Types types{dt::u8, dt::s8, dt::s32, false, std::nullopt};
-  absl::StatusOr<std::unique_ptr<PackedMatMul>> matmul =
-      PackedMatMul::Create(k, n, types, weight.data());
-  if (!matmul.ok()) return matmul.status();
+  const PackedMatMul::Types types{dt::u8, dt::s8, dt::s32, false, std::nullopt};
+  std::vector<ColumnBlock> blocks;
+  // One block unless the layer is wider than two blocks.
+  const int64_t block_width = n > 2 * kColumnBlock ? kColumnBlock : n;
+  for (int64_t begin = 0; begin < n; begin += block_width) {
+    const int64_t count = std::min(block_width, n - begin);
+    absl::StatusOr<std::unique_ptr<PackedMatMul>> matmul =
+        PackedMatMul::Create(k, count, types, weight.data() + begin * k);
+    if (!matmul.ok()) return matmul.status();
+    blocks.push_back(ColumnBlock{begin, count, *std::move(matmul)});
+  }
   return std::make_unique<Int8Linear>(k, n, std::move(shift), std::move(column_factor),
-                                      std::move(bias_values), activation, *std::move(matmul));
+                                      std::move(bias_values), activation, std::move(blocks));
 }
 
 }  // namespace kvmt

@@ -47,7 +47,6 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   if (batch == 0) return std::vector<std::shared_ptr<const EncodedSource>>();
   const int64_t d = config_.d_model;
   const int64_t vocab = weights_.source_embeddings.dim(0);
-  int64_t max_length = 0;
   for (int b = 0; b < batch; ++b) {
     const auto& ids = source_ids[b];
     if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat("source ", b, " is empty"));
@@ -62,20 +61,24 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
             absl::StrCat("source ", b, ": id ", id, " is outside the vocabulary of ", vocab));
       }
     }
-    max_length = std::max<int64_t>(max_length, ids.size());
   }
 
-  // Padded batch [batch, max_length, d]; padding rows use id 0 and are masked as keys.
-  const int64_t rows = batch * max_length;
-  std::vector<int32_t> ids(rows, 0);
-  std::vector<int32_t> positions(rows, 0);
+  // The segments' rows back to back, without padding: segment b is rows [offsets[b],
+  // offsets[b + 1]). Only attention needs to know where one ends.
+  std::vector<int64_t> offsets(batch + 1, 0);
   std::vector<int32_t> lengths(batch);
   for (int b = 0; b < batch; ++b) {
     lengths[b] = static_cast<int32_t>(source_ids[b].size());
-    for (int64_t t = 0; t < max_length; ++t) {
-      ids[b * max_length + t] = t < lengths[b] ? source_ids[b][t] : 0;
-      positions[b * max_length + t] = static_cast<int32_t>(t);
-    }
+    offsets[b + 1] = offsets[b] + lengths[b];
+  }
+  const int64_t rows = offsets[batch];
+  std::vector<int32_t> ids;
+  std::vector<int32_t> positions;
+  ids.reserve(rows);
+  positions.reserve(rows);
+  for (int b = 0; b < batch; ++b) {
+    ids.insert(ids.end(), source_ids[b].begin(), source_ids[b].end());
+    for (int32_t t = 0; t < lengths[b]; ++t) positions.push_back(t);
   }
 
   const AttentionShape shape{config_.num_heads, config_.d_model / config_.num_heads};
@@ -94,8 +97,8 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
     const float* attention_input =
         SublayerInput(config_, layer.self_attention_norm, x.data(), rows, normed.data());
     linears.qkv->Forward(attention_input, rows, qkv.data());
-    SequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, batch,
-                      max_length, max_length, lengths, /*causal=*/false, shape, context.data(), d);
+    PackedSequenceAttention(qkv.data(), 3 * d, qkv.data() + d, qkv.data() + 2 * d, 3 * d, offsets,
+                            shape, context.data(), d);
     linears.output->Forward(context.data(), rows, projected.data());
     SublayerResidual(config_, layer.self_attention_norm, x.data(), projected.data(), rows);
     FeedForwardSublayer(config_, layer.ffn_norm, *linears.ffn_inner, *linears.ffn_outer, x.data(),
@@ -132,7 +135,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
     cross_attention_kv_[l]->Forward(x.data(), rows, kv.data());
     for (int b = 0; b < batch; ++b) {
       for (int64_t t = 0; t < lengths[b]; ++t) {
-        const float* row = kv.data() + (b * max_length + t) * 2 * d;
+        const float* row = kv.data() + (offsets[b] + t) * 2 * d;
         float* block = pool->data(blocks[b][t / kv_layout.block_size]);
         const int slot = static_cast<int>(t % kv_layout.block_size);
         std::memcpy(block + kv_layout.offset(l, 0, slot), row, d * sizeof(float));
@@ -145,7 +148,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> Encoder::Encod
   encoded.reserve(batch);
   for (int b = 0; b < batch; ++b) {
     Tensor output({lengths[b], d});
-    std::memcpy(output.data(), x.data() + b * max_length * d, lengths[b] * d * sizeof(float));
+    std::memcpy(output.data(), x.data() + offsets[b] * d, lengths[b] * d * sizeof(float));
     encoded.push_back(std::make_shared<const EncodedSource>(
         pool, kv_layout, lengths[b], std::move(blocks[b]), std::move(output)));
   }

@@ -128,5 +128,25 @@ TEST(AttentionTest, SequenceAttentionMasksPaddingAndFuture) {
   }
 }
 
+TEST(AttentionTest, PackedSequencesAttendWithinThemselves) {
+  const int heads = 2, hd = 4, d = heads * hd;
+  const std::vector<int64_t> offsets = {0, 5, 6, 9};  // Lengths 5, 1 and 3, no padding.
+  Tensor q = RandomTensor({9, d}, 15);
+  Tensor k = RandomTensor({9, d}, 16);
+  Tensor v = RandomTensor({9, d}, 17);
+  std::vector<float> out(9 * d);
+  PackedSequenceAttention(q.data(), d, k.data(), v.data(), d, offsets, AttentionShape{heads, hd},
+                          out.data(), d);
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    const int first = static_cast<int>(offsets[b]);
+    const int n = static_cast<int>(offsets[b + 1] - offsets[b]);
+    for (int row = first; row < first + n; ++row) {
+      const auto expected = NaiveAttention(q.data() + row * d, k.data() + first * d,
+                                           v.data() + first * d, n, heads, hd);
+      for (int i = 0; i < d; ++i) EXPECT_NEAR(out[row * d + i], expected[i], 1e-5) << row;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kvmt

@@ -159,7 +159,9 @@ INSTANTIATE_TEST_SUITE_P(
                           Case{5, 64, 40, true, Activation::kGelu},
                           Case{4, 64, 40, false, Activation::kGeluTanh},
                           // More rows than one primitive takes: chunked.
-                          Case{300, 64, 24, true, std::nullopt})),
+                          Case{300, 64, 24, true, std::nullopt},
+                          // Wider than two column blocks of the int8 layer.
+                          Case{3, 32, 5000, true, Activation::kRelu})),
     CaseName);
 
 // The documented int8 scheme, simulated with integers: weights per output row, activations per
