@@ -129,15 +129,28 @@ class MarianSourceTokenizer : public Tokenizer {
   absl::StatusOr<std::vector<std::string>> Encode(std::string_view text) const override {
     std::vector<std::string> tokens;
     std::string rest;
+    // A match ends at the last "<<" of its line, found once per line from where the scan
+    // entered it (a "<<" further left could not close a match starting here): looking for it
+    // again at every ">>" made a long line of ">>" quadratic.
+    size_t line_end = 0;
+    size_t last_close = std::string_view::npos;
+    bool line_known = false;
     size_t position = 0;
     while (position < text.size()) {
-      const size_t match_end = MatchEnd(text, position);
-      if (match_end == std::string_view::npos) {
+      if (!line_known || position > line_end) {
+        line_end = std::min(text.find('\n', position), text.size());
+        const size_t close = text.substr(position, line_end - position).rfind("<<");
+        last_close = close == std::string_view::npos ? close : position + close;
+        line_known = true;
+      }
+      const bool match = text.substr(position, 2) == ">>" && last_close != std::string_view::npos &&
+                         last_close >= position + 3;
+      if (!match) {
         rest.push_back(text[position++]);
         continue;
       }
-      if (position == 0) tokens.emplace_back(text.substr(0, match_end));
-      position = match_end;
+      if (position == 0) tokens.emplace_back(text.substr(0, last_close + 2));
+      position = last_close + 2;
     }
     KVMT_ASSIGN_OR_RETURN(std::vector<std::string> pieces, pieces_->Encode(rest));
     tokens.insert(tokens.end(), std::make_move_iterator(pieces.begin()),
@@ -150,16 +163,6 @@ class MarianSourceTokenizer : public Tokenizer {
   }
 
  private:
-  // End of the greedy match of ">>.+<<" starting at `begin`, or npos.
-  static size_t MatchEnd(std::string_view text, size_t begin) {
-    if (text.substr(begin, 2) != ">>") return std::string_view::npos;
-    const size_t line_end = std::min(text.find('\n', begin), text.size());
-    const std::string_view line = text.substr(0, line_end);
-    const size_t close = line.rfind("<<");
-    if (close == std::string_view::npos || close < begin + 3) return std::string_view::npos;
-    return close + 2;
-  }
-
   std::unique_ptr<Tokenizer> pieces_;
 };
 

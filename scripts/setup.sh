@@ -19,7 +19,9 @@ as_root() {
 }
 
 # With --no-install-recommends: anything only recommended must be listed (ocl-icd-opencl-dev is a
-# Recommends of libdnnl-dev, but find_package(dnnl) fails without OpenCL).
+# Recommends of libdnnl-dev, but find_package(dnnl) fails without OpenCL). clang with its sanitizer
+# and libFuzzer runtimes and LLVM's OpenMP (with the Archer tool for ThreadSanitizer) build the
+# sanitizer and fuzzing builds (scripts/test.sh --sanitize / --tsan, scripts/fuzz.sh).
 packages=(
   build-essential cmake pkg-config dpkg-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -27,6 +29,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev openssl
   python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
   libopenblas0-pthread
+  clang libclang-rt-14-dev libomp-dev
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "model/model.h"
 #include "nlohmann/json.hpp"
+#include "tests/model/marian_tiny_model.h"
 #include "tests/reference/cached_generation.h"
 
 namespace kvmt {
@@ -560,6 +564,65 @@ TEST_F(MarianReaderTest, ConfigHasMoreLayersThanFile) {
   WriteJson(dir / "config.json", config);
   EXPECT_THAT(Message(dir),
               AllOf(HasSubstr("model.safetensors"), HasSubstr("'model.decoder.layers.2.")));
+}
+
+// The tiny Marian directory written from C++ (no Python): its source tokenizer, and the plain
+// SentencePiece tokenizer of the same model (target.spm is the same file).
+class MarianLanguageCodeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const fs::path dir =
+        fs::path(::testing::TempDir()) / absl::StrCat("kvmt_marian_codes_", getpid());
+    testing::WriteTinyMarianModel(dir);
+    absl::StatusOr<std::unique_ptr<Model>> loaded = LoadMarianModel(dir.string());
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    model_ = loaded->release();
+    fs::remove_all(dir);
+  }
+  static void TearDownTestSuite() { delete model_; }
+
+  static std::vector<std::string> Encode(const std::string& text) {
+    absl::StatusOr<std::vector<std::string>> tokens = model_->source_tokenizer->Encode(text);
+    EXPECT_TRUE(tokens.ok()) << tokens.status();
+    return tokens.ok() ? *tokens : std::vector<std::string>{"<error>"};
+  }
+
+  static Model* model_;
+};
+
+Model* MarianLanguageCodeTest::model_ = nullptr;
+
+TEST_F(MarianLanguageCodeTest, MatchesTransformersRegexOnRandomText) {
+  // MarianTokenizer: code = re.match(">>.+<<", text), then re.sub(">>.+<<", "", text) goes to
+  // SentencePiece. std::regex's '.' also stops at '\r', Python's only at '\n': no '\r' here.
+  const std::regex code(">>.+<<");
+  const char alphabet[] = {'>', '<', 'a', ' ', '\n'};
+  std::mt19937 generator(3);
+  for (int i = 0; i < 3000; ++i) {
+    std::string text(generator() % 24, ' ');
+    for (char& c : text) c = alphabet[generator() % sizeof(alphabet)];
+    std::vector<std::string> expected;
+    std::smatch leading;
+    if (std::regex_search(text, leading, code, std::regex_constants::match_continuous)) {
+      expected.push_back(leading.str());
+    }
+    absl::StatusOr<std::vector<std::string>> pieces =
+        model_->target_tokenizer->Encode(std::regex_replace(text, code, ""));
+    ASSERT_TRUE(pieces.ok()) << pieces.status();
+    expected.insert(expected.end(), pieces->begin(), pieces->end());
+    ASSERT_EQ(Encode(text), expected) << "'" << text << "'";
+  }
+}
+
+TEST_F(MarianLanguageCodeTest, LongLinesOfMarkersTakeLinearTime) {
+  // Looking for the closing "<<" again at every ">>" took minutes for these.
+  std::string many_lines = "<<\n";
+  while (many_lines.size() < (size_t{256} << 10)) many_lines += ">>x\n";
+  for (const std::string& text : {std::string(size_t{256} << 10, '>'), many_lines}) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(Encode(text).empty());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  }
 }
 
 TEST_F(MarianReaderTest, PreNormNeedsTheFinalLayerNorms) {

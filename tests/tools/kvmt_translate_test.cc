@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -338,6 +340,46 @@ TEST(KvmtTranslateTest, MissingModelFails) {
   EXPECT_NE(no_flag.err.find("--model is required"), std::string::npos) << no_flag.err;
 }
 
+TEST(KvmtTranslateTest, ABrokenModelFailsWithTheReasonBeforeReadingInput) {
+  // Copies of the real model, each broken in one way; the reason names the file at fault.
+  struct Case {
+    const char* name;
+    std::function<void(const std::filesystem::path&)> damage;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"truncated",
+       [](const std::filesystem::path& dir) {
+         std::filesystem::resize_file(dir / "model.bin", 1000);
+       },
+       "model.bin: the file declares 200 variables"},
+      {"no_vocabulary",
+       [](const std::filesystem::path& dir) {
+         std::filesystem::remove(dir / "target_vocabulary.txt");
+       },
+       "no target vocabulary"},
+      {"bad_config",
+       [](const std::filesystem::path& dir) {
+         WriteFile((dir / "config.json").string(), "{\"layer_norm_epsilon\": ");
+       },
+       "config.json: not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    const std::filesystem::path dir = TempPath(c.name);
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(kModel, dir);
+    c.damage(dir);
+    const std::string output = TempPath(std::string(c.name) + "_output");
+    const ToolRun run =
+        RunTool({"--model", dir.string(), "--output", output}, absl::StrCat(kSource2, "\n"));
+    EXPECT_EQ(run.exit_code, 1) << c.name;
+    EXPECT_NE(run.err.find("kvmt-translate: cannot load the model: "), std::string::npos)
+        << run.err;
+    EXPECT_NE(run.err.find(c.reason), std::string::npos) << c.name << ": " << run.err;
+    EXPECT_FALSE(std::filesystem::exists(output)) << c.name << ": output written anyway";
+  }
+}
+
 TEST(KvmtTranslateTest, MissingInputFileFails) {
   const ToolRun run = RunTool({"--model", kModel, "--input", TempPath("no_such_input")});
   EXPECT_NE(run.exit_code, 0);
@@ -362,10 +404,9 @@ TEST(KvmtTranslateTest, PrintsWhatItLoadedAndASummary) {
 
 TEST(KvmtTranslateTest, PrintsTheCacheBudgetAndWithVerboseItsAccounting) {
   // The same source twice in two batches: the second encoding comes from the source cache.
-  const ToolRun run =
-      RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "3", "--max-batch-size",
-               "1", "--source-cache-mb", "1", "--verbose"},
-              absl::StrCat(kSource1, "\n", kSource1, "\n"));
+  const ToolRun run = RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "3",
+                               "--max-batch-size", "1", "--source-cache-mb", "1", "--verbose"},
+                              absl::StrCat(kSource1, "\n", kSource1, "\n"));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   // Blocks of 24 KiB: 6 decoder layers x (K, V) x 16 positions x d_model 32 x 4 bytes.
   EXPECT_NE(run.err.find("K/V cache pool 3.0 MiB (--cache-memory-mb)"), std::string::npos)
@@ -392,10 +433,10 @@ TEST(KvmtTranslateTest, RejectsCacheBudgetsOutOfRange) {
 
 TEST(KvmtTranslateTest, ASegmentLargerThanThePoolFailsNamingTheLimit) {
   // 1 MiB holds 42 blocks of 16 positions; 4 beams of 256 target tokens need 64 and more.
-  const ToolRun run = RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "1",
-                               "--beam-size", "4", "--min-decoding-length", "250",
-                               "--max-decoding-length", "256"},
-                              absl::StrCat(kSource1, "\n"));
+  const ToolRun run =
+      RunTool({"--model", kModel, "--threads", "1", "--cache-memory-mb", "1", "--beam-size", "4",
+               "--min-decoding-length", "250", "--max-decoding-length", "256"},
+              absl::StrCat(kSource1, "\n"));
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.err.find("cache"), std::string::npos) << run.err;
   EXPECT_EQ(run.out, "") << "nothing is written for a line that failed";
