@@ -77,7 +77,7 @@ nlohmann::json ToJson(const LoadReport& r) {
       {"target_tokens_per_second", PerSecond(r.target_tokens, r.seconds)},
       {"latency_ms", Distribution(r.latency_ms)},
       {"errors", r.errors},
-      {"error_messages", r.first_error_message},
+      {"first_error_message", r.first_error_message},
   };
   if (r.stream) json["first_response_ms"] = Distribution(r.first_response_ms);
   return json;

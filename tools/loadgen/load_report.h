@@ -31,7 +31,8 @@ double Percentile(std::vector<double> values, double p);
 
 // Rates, percentiles and errors, one quantity per line.
 std::string FormatText(const LoadReport& report);
-// The same figures as one JSON object; the field names are listed in docs/LOADGEN.md.
+// The same figures as one JSON object: the fields above by their names (latencies as p50, p95,
+// p99, max and mean), plus requests_per_second, segments_per_second, target_tokens_per_second.
 nlohmann::json ToJson(const LoadReport& report);
 
 }  // namespace kvmt
