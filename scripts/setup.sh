@@ -27,6 +27,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev openssl
   python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
   libopenblas0-pthread
+  nginx python3-yaml
 )
 
 missing=()
