@@ -38,6 +38,9 @@ ABSL_FLAG(int32_t, segments_per_request, 1, "Lines per TranslateRequest (not wit
 ABSL_FLAG(std::string, model, "", "TranslateRequest.model; empty: the server's default model.");
 ABSL_FLAG(int32_t, beam_size, 0, "DecodingOptions.beam_size; 0: the model's default.");
 ABSL_FLAG(int32_t, max_decoding_length, 0, "DecodingOptions.max_decoding_length; 0: 256.");
+ABSL_FLAG(int32_t, min_decoding_length, 0,
+          "DecodingOptions.min_decoding_length; set to --max-decoding-length, it fixes every "
+          "segment's length.");
 ABSL_FLAG(bool, stream, false, "Call TranslateStream instead of Translate.");
 ABSL_FLAG(int64_t, deadline_ms, 0, "Deadline of each call in milliseconds; 0: none.");
 ABSL_FLAG(std::string, load_balancing, "",
@@ -89,6 +92,10 @@ absl::Status Run() {
       NonNegative("max-decoding-length", absl::GetFlag(FLAGS_max_decoding_length));
   if (!max_length.ok()) return max_length.status();
   options.decoding.set_max_decoding_length(*max_length);
+  absl::StatusOr<uint32_t> min_length =
+      NonNegative("min-decoding-length", absl::GetFlag(FLAGS_min_decoding_length));
+  if (!min_length.ok()) return min_length.status();
+  options.decoding.set_min_decoding_length(*min_length);
   options.stream = absl::GetFlag(FLAGS_stream);
   options.deadline = absl::Milliseconds(absl::GetFlag(FLAGS_deadline_ms));
   options.load_balancing = absl::GetFlag(FLAGS_load_balancing);

@@ -98,6 +98,15 @@ TEST_F(KvmtLoadgenTest, StreamingCountsTheSame) {
       12);
 }
 
+TEST_F(KvmtLoadgenTest, DecodingFlagsReachTheServer) {
+  // Greedy search with min = max = 7 target tokens: exactly 7 per segment.
+  const nlohmann::json report = Load({"--requests", "5", "--duration", "0", "--beam-size", "1",
+                                      "--min-decoding-length", "7", "--max-decoding-length", "7"});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ok_requests"], 5);
+  EXPECT_EQ(report["target_tokens"], 35);
+}
+
 TEST_F(KvmtLoadgenTest, FailedCallsAreReportedByCode) {
   const nlohmann::json report = Load(
       {"--concurrency", "2", "--requests", "4", "--duration", "0", "--model", "no-such-model"});
