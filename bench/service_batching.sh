@@ -4,7 +4,7 @@
 #
 # Usage: bench/service_batching.sh MODEL_DIR INPUT [kvmt-loadgen flags...]
 # Environment: BUILD (build), DURATION seconds per run (10), CONCURRENCY ("1 8 32 128"),
-#   THREADS of each server (1), BATCH of the continuous server (32).
+#   THREADS of each server (1), BATCH of the continuous server (32), MODES ("continuous alone").
 #
 # Two servers run side by side, one with --max-batch-size $BATCH and one with --max-batch-size 1
 # (each segment decoded alone: one request at a time when requests hold one segment). Runs
@@ -21,6 +21,7 @@ duration="${DURATION:-10}"
 concurrency="${CONCURRENCY:-1 8 32 128}"
 threads="${THREADS:-1}"
 batch="${BATCH:-32}"
+modes="${MODES:-continuous alone}"
 
 work="$(mktemp -d)"
 pids=()
@@ -49,20 +50,17 @@ start_server() {
   exit 1
 }
 
-start_server continuous "$batch"
-continuous="$address"
-start_server alone 1
-alone="$address"
-
-for server in "$continuous" "$alone"; do
-  "$build/bin/kvmt-loadgen" --server "$server" --input "$input" --concurrency 8 --requests 50 \
+for mode in $modes; do
+  if [ "$mode" = continuous ]; then start_server continuous "$batch"; continuous="$address"
+  else start_server alone 1; alone="$address"; fi
+  "$build/bin/kvmt-loadgen" --server "$address" --input "$input" --concurrency 8 --requests 50 \
     --duration 0 "$@" >/dev/null
 done
 
 echo "| concurrency | batching | requests/s | segments/s | target tokens/s | p50 ms | p95 ms | p99 ms | errors |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
 for c in $concurrency; do
-  for mode in continuous alone; do
+  for mode in $modes; do
     if [ "$mode" = continuous ]; then server="$continuous"; label="continuous (max batch $batch)"
     else server="$alone"; label="one at a time"; fi
     "$build/bin/kvmt-loadgen" --server "$server" --input "$input" --concurrency "$c" \
