@@ -30,6 +30,7 @@ packages=(
   python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
   libopenblas0-pthread
   clang libclang-rt-14-dev libomp-dev
+  nginx python3-yaml
 )
 
 missing=()

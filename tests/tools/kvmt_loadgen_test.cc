@@ -1,0 +1,140 @@
+// kvmt-loadgen as a process against a kvmt-server on the real model: its counts against what
+// the requests must produce (segments sent; target tokens of kvmt-translate's output for the
+// same lines) and against the server's own metrics; streaming, failed calls, unreachable server.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/service/server_process.h"
+#include "tests/service/test_client.h"
+
+namespace kvmt::testing {
+namespace {
+
+class KvmtLoadgenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start({"--model", kModelDir, "--threads", "1"});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    lines_ = SampleLines();
+    input_ = TempPath("input.txt");
+    WriteFile(input_, absl::StrCat(absl::StrJoin(lines_, "\n"), "\n"));
+  }
+
+  // Runs kvmt-loadgen with --json and returns its report.
+  nlohmann::json Load(std::vector<std::string> args) {
+    args.insert(args.end(), {"--server", server_->address(), "--input", input_, "--json",
+                             "--deadline-ms", "30000"});
+    const ToolRun run = RunTool(KVMT_LOADGEN_BIN, args);
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    nlohmann::json report = nlohmann::json::parse(run.out, nullptr, /*allow_exceptions=*/false);
+    EXPECT_TRUE(report.is_object()) << run.out << run.err;
+    return report;
+  }
+
+  // Target tokens of kvmt-translate's output for each sample line.
+  std::vector<int64_t> CliTargetTokens() const {
+    const ToolRun run =
+        RunTool(KVMT_TRANSLATE_BIN, {"--model", kModelDir, "--threads", "1"}, ReadFile(input_));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    std::vector<int64_t> tokens;
+    for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipEmpty())) {
+      tokens.push_back(static_cast<int64_t>(
+          std::vector<absl::string_view>(absl::StrSplit(line, ' ', absl::SkipEmpty())).size()));
+    }
+    EXPECT_EQ(tokens.size(), lines_.size());
+    return tokens;
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::vector<std::string> lines_;
+  std::string input_;
+};
+
+TEST_F(KvmtLoadgenTest, CountsMatchTheRequestsTheCliAndTheServer) {
+  // 30 requests of 2 segments: 60 segments, every sample line 5 times.
+  ASSERT_EQ(lines_.size(), 12u);
+  const nlohmann::json report = Load(
+      {"--concurrency", "4", "--requests", "30", "--duration", "0", "--segments-per-request", "2"});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["requests"], 30);
+  EXPECT_EQ(report["ok_requests"], 30);
+  EXPECT_EQ(report["errors"], nlohmann::json::object());
+  EXPECT_EQ(report["segments"], 60);
+  int64_t expected_tokens = 0;
+  for (int64_t tokens : CliTargetTokens()) expected_tokens += 5 * tokens;
+  EXPECT_EQ(report["target_tokens"], expected_tokens);
+  EXPECT_GT(report["requests_per_second"].get<double>(), 0);
+  EXPECT_LE(report["latency_ms"]["p50"].get<double>(), report["latency_ms"]["p99"].get<double>());
+
+  const std::string metrics = Metrics(*server_);
+  EXPECT_EQ(MetricValue(metrics, R"(kvmt_requests_total{method="Translate",code="OK"})"), 30);
+  EXPECT_EQ(MetricValue(metrics, R"(kvmt_segments_total{model="ct2-v2-aren-transliteration"})"),
+            60);
+  EXPECT_EQ(
+      MetricValue(metrics, R"(kvmt_target_tokens_total{model="ct2-v2-aren-transliteration"})"),
+      expected_tokens);
+}
+
+TEST_F(KvmtLoadgenTest, StreamingCountsTheSame) {
+  const nlohmann::json report =
+      Load({"--concurrency", "3", "--requests", "12", "--duration", "0", "--stream"});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ok_requests"], 12);
+  EXPECT_EQ(report["segments"], 12);
+  int64_t expected_tokens = 0;
+  for (int64_t tokens : CliTargetTokens()) expected_tokens += tokens;
+  EXPECT_EQ(report["target_tokens"], expected_tokens);
+  EXPECT_TRUE(report.contains("first_response_ms"));
+  EXPECT_EQ(
+      MetricValue(Metrics(*server_), R"(kvmt_requests_total{method="TranslateStream",code="OK"})"),
+      12);
+}
+
+TEST_F(KvmtLoadgenTest, DecodingFlagsReachTheServer) {
+  // Greedy search with min = max = 7 target tokens: exactly 7 per segment.
+  const nlohmann::json report = Load({"--requests", "5", "--duration", "0", "--beam-size", "1",
+                                      "--min-decoding-length", "7", "--max-decoding-length", "7"});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["ok_requests"], 5);
+  EXPECT_EQ(report["target_tokens"], 35);
+}
+
+TEST_F(KvmtLoadgenTest, FailedCallsAreReportedByCode) {
+  const nlohmann::json report = Load(
+      {"--concurrency", "2", "--requests", "4", "--duration", "0", "--model", "no-such-model"});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["requests"], 4);
+  EXPECT_EQ(report["ok_requests"], 0);
+  EXPECT_EQ(report["errors"], nlohmann::json({{"NOT_FOUND", 4}}));
+  EXPECT_NE(report["first_error_message"]["NOT_FOUND"].get<std::string>().find("no-such-model"),
+            std::string::npos);
+}
+
+TEST_F(KvmtLoadgenTest, TextReportAndUsageErrors) {
+  const ToolRun run = RunTool(KVMT_LOADGEN_BIN, {"--server", server_->address(), "--input", input_,
+                                                 "--requests", "3", "--duration", "0"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("requests              3"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("latency ms     p50 "), std::string::npos) << run.out;
+
+  const ToolRun unreachable = RunTool(KVMT_LOADGEN_BIN, {"--server", "127.0.0.1:1", "--input",
+                                                         input_, "--connect-timeout-ms", "200"});
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.err.find("cannot connect to 127.0.0.1:1"), std::string::npos)
+      << unreachable.err;
+
+  const ToolRun no_input = RunTool(KVMT_LOADGEN_BIN, {"--server", server_->address()});
+  EXPECT_EQ(no_input.exit_code, 1);
+  EXPECT_NE(no_input.err.find("--input is required"), std::string::npos) << no_input.err;
+}
+
+}  // namespace
+}  // namespace kvmt::testing

@@ -1,0 +1,41 @@
+// RunLoad: keeps `concurrency` kvmt.v1.Translator calls in flight against one server (gRPC's
+// callback API, no thread per call) until the duration or the request count is reached, then
+// waits for the calls in flight and reports what it measured.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kvmt/v1/translation.pb.h"
+#include "tools/loadgen/load_report.h"
+
+namespace kvmt {
+
+struct LoadOptions {
+  std::string server;           // gRPC target: HOST:PORT, dns:///NAME:PORT, unix:PATH.
+  std::string load_balancing;   // gRPC policy, e.g. "round_robin"; empty: gRPC's pick_first.
+  std::string tls_ca_file;      // PEM roots; non-empty: TLS.
+  std::string tls_server_name;  // Name the certificate must carry; empty: the target's host.
+  std::string auth_token;       // Non-empty: sent as "authorization: Bearer <token>".
+  absl::Duration connect_timeout = absl::Seconds(10);
+
+  std::string model;             // For requests that name none; empty: the server's default.
+  v1::DecodingOptions decoding;  // Under each request's own options (field by field).
+  bool stream = false;           // TranslateStream instead of Translate.
+  absl::Duration deadline = absl::ZeroDuration();  // Per call; zero: none.
+
+  int concurrency = 1;                          // Calls in flight.
+  absl::Duration duration = absl::Seconds(10);  // No call starts after this.
+  int64_t max_requests = 0;                     // No more calls than this; 0: no limit.
+};
+
+// Call i sends requests[i % requests.size()]. Errors: INVALID_ARGUMENT for bad options or no
+// requests, NOT_FOUND for an unreadable TLS roots file, UNAVAILABLE when the server cannot be
+// reached within connect_timeout. Failed calls are not errors: the report counts them by code.
+absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options,
+                                   const std::vector<v1::TranslateRequest>& requests);
+
+}  // namespace kvmt
