@@ -1,6 +1,7 @@
 // kvmt-translate, run as a subprocess on the real transliteration model. The expected
 // translations are the ones CTranslate2's own tests publish for this model.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -50,10 +51,12 @@ std::string ShellQuote(const std::string& text) {
   return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
 }
 
-// A path in the test's temporary folder, unique to the running test.
+// A path in the test's temporary folder, unique to the running test and process (other
+// checkouts may run the same test at the same time).
 std::string TempPath(const std::string& name) {
   const testing::TestInfo* test = testing::UnitTest::GetInstance()->current_test_info();
-  return absl::StrCat(testing::TempDir(), "/kvmt_translate_test_", test->name(), "_", name);
+  return absl::StrCat(testing::TempDir(), "/kvmt_translate_test_", getpid(), "_", test->name(), "_",
+                      name);
 }
 
 // Runs the tool with `args` and `stdin_text` on its standard input.
@@ -91,10 +94,9 @@ TEST(KvmtTranslateTest, TranslatesAFileWithBeamSearch) {
 }
 
 TEST(KvmtTranslateTest, EveryVersionAndPrecisionGivesTheKnownAnswers) {
-  for (const char* name :
-       {"ct2-v1-aren-transliteration", "ct2-v1-aren-transliteration-i16",
-        "ct2-v2-aren-transliteration", "ct2-v2-aren-transliteration-i8",
-        "ct2-v2-aren-transliteration-i16"}) {
+  for (const char* name : {"ct2-v1-aren-transliteration", "ct2-v1-aren-transliteration-i16",
+                           "ct2-v2-aren-transliteration", "ct2-v2-aren-transliteration-i8",
+                           "ct2-v2-aren-transliteration-i16"}) {
     const ToolRun run = RunTool({"--model", absl::StrCat(KVMT_SHARED_DIR, "/models/", name)},
                                 absl::StrCat(kSource1, "\n", kSource2, "\n"));
     ASSERT_EQ(run.exit_code, 0) << name << ": " << run.err;
