@@ -104,12 +104,19 @@ class Scheduler::Loop {
 
   // Moves segments from the head of the queue into the batch while there is room in it and the
   // pool grants their reservation. First come, first served: a large segment at the head is not
-  // overtaken, so it cannot starve.
+  // overtaken, so it cannot starve. One request at a time: only the running request's segments
+  // (which are at the head of the queue, in order) may join.
   void Admit(std::vector<Queued>& admitted) {
     Scheduler& s = scheduler_;
     while (!s.queue_.empty() &&
            static_cast<int>(running_.size() + admitted.size()) < s.options_.max_batch_size) {
       const Queued& head = s.queue_.front();
+      if (s.options_.one_request_at_a_time) {
+        const Request* current = !admitted.empty()   ? admitted.front().request.get()
+                                 : !running_.empty() ? running_.begin()->second.request.get()
+                                                     : nullptr;
+        if (current != nullptr && current != head.request.get()) break;
+      }
       const PreparedRequest& prepared = head.request->prepared;
       const int64_t blocks =
           engine_.BlocksNeeded(prepared.segments[head.segment], prepared.options);
