@@ -35,6 +35,9 @@ ABSL_FLAG(std::string, compute_type, "auto",
           "Arithmetic of the linear layers: auto (int8 for int8 models, else float32), float32, "
           "int8 or bfloat16 (falls back to float32 on CPUs without support).");
 ABSL_FLAG(int32_t, max_batch_size, 32, "Segments a model decodes together.");
+ABSL_FLAG(bool, one_request_at_a_time, false,
+          "Decode one request at a time (its segments together) instead of continuous batching: "
+          "the baseline to measure continuous batching against.");
 ABSL_FLAG(int32_t, max_queued_segments, 1024,
           "Segments waiting for a place in the batch, per model; more: RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int32_t, max_segments_per_request, 256, "Segments per request; more: INVALID_ARGUMENT.");
@@ -121,6 +124,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags(const std::vector<std::string>& m
   options.engine.source_cache_bytes = source_cache_mb < 0 ? -1 : source_cache_mb << 20;
   options.scheduling.max_batch_size = options.engine.max_batch_size;
   options.scheduling.max_queued_segments = absl::GetFlag(FLAGS_max_queued_segments);
+  options.scheduling.one_request_at_a_time = absl::GetFlag(FLAGS_one_request_at_a_time);
   RequestLimits& limits = options.scheduling.limits;
   limits.max_segments = absl::GetFlag(FLAGS_max_segments_per_request);
   limits.max_segment_bytes = absl::GetFlag(FLAGS_max_segment_bytes);
@@ -171,9 +175,11 @@ absl::Status Run(const std::vector<std::string>& model_flags) {
     return absl::InvalidArgumentError(
         absl::StrCat("--shutdown-grace-seconds must be >= 0, got ", grace_seconds));
   }
-  LogInfo(absl::StrCat("kvmt-server starting: ", options.models.size(), " model(s), max batch ",
-                       options.scheduling.max_batch_size, " segments, queue ",
-                       options.scheduling.max_queued_segments, " segments"));
+  LogInfo(absl::StrCat(
+      "kvmt-server starting: ", options.models.size(), " model(s), ",
+      options.scheduling.one_request_at_a_time ? "one request at a time" : "continuous batching",
+      ", max batch ", options.scheduling.max_batch_size, " segments, queue ",
+      options.scheduling.max_queued_segments, " segments"));
   KVMT_ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(options));
 
   int received = 0;

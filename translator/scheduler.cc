@@ -104,12 +104,19 @@ class Scheduler::Loop {
 
   // Moves segments from the head of the queue into the batch while there is room in it and the
   // pool grants their reservation. First come, first served: a large segment at the head is not
-  // overtaken, so it cannot starve.
+  // overtaken, so it cannot starve. One request at a time: only the running request's segments
+  // (which are at the head of the queue, in order) may join.
   void Admit(std::vector<Queued>& admitted) {
     Scheduler& s = scheduler_;
     while (!s.queue_.empty() &&
            static_cast<int>(running_.size() + admitted.size()) < s.options_.max_batch_size) {
       const Queued& head = s.queue_.front();
+      if (s.options_.one_request_at_a_time) {
+        const Request* current = !admitted.empty()   ? admitted.front().request.get()
+                                 : !running_.empty() ? running_.begin()->second.request.get()
+                                                     : nullptr;
+        if (current != nullptr && current != head.request.get()) break;
+      }
       const PreparedRequest& prepared = head.request->prepared;
       const int64_t blocks =
           engine_.BlocksNeeded(prepared.segments[head.segment], prepared.options);
@@ -175,8 +182,9 @@ class Scheduler::Loop {
       ++scheduler_.steps_;
     }
     for (const SearchStepOutput::Token& token : output_.tokens) {
-      const Running& running = running_.at(token.segment);
-      if (running.request->done) continue;
+      auto it = running_.find(token.segment);
+      if (it == running_.end() || it->second.request->done) continue;
+      const Running& running = it->second;
       running.request->observer->OnToken(running.request->prepared.positions[running.segment],
                                          token.id, translator_.TargetToken(token.id));
     }
@@ -185,23 +193,22 @@ class Scheduler::Loop {
     finished_.clear();
     for (const SearchStepOutput::Done& done : output_.finished) {
       auto it = running_.find(done.segment);
+      if (it == running_.end()) continue;
       engine_.pool().Unreserve(it->second.blocks);
-      finished_.push_back(std::move(it->second));
+      finished_.emplace_back(std::move(it->second), &done.result);
       running_.erase(it);
     }
-    for (size_t i = 0; i < finished_.size(); ++i) {
-      Request& request = *finished_[i].request;
+    for (const auto& [running, found] : finished_) {
+      Request& request = *running.request;
       if (request.done) continue;
-      const SearchResult& found = output_.finished[i].result;
-      engine_.CountSegment(request.prepared.segments[finished_[i].segment], found);
+      engine_.CountSegment(request.prepared.segments[running.segment], *found);
       absl::StatusOr<v1::SegmentResult> result =
-          translator_.MakeSegmentResult(found, request.prepared.return_scores);
+          translator_.MakeSegmentResult(*found, request.prepared.return_scores);
       if (!result.ok()) {
         End(request, result.status());
         continue;
       }
-      request.observer->OnSegment(request.prepared.positions[finished_[i].segment],
-                                  *std::move(result));
+      request.observer->OnSegment(request.prepared.positions[running.segment], *std::move(result));
       if (--request.unfinished == 0) Finish(request, absl::OkStatus());
     }
     finished_.clear();
@@ -287,7 +294,7 @@ class Scheduler::Loop {
   absl::flat_hash_map<uint64_t, Running> running_;  // By BatchSearch segment id.
   uint64_t next_search_id_ = 0;
   SearchStepOutput output_;
-  std::vector<Running> finished_;
+  std::vector<std::pair<Running, const SearchResult*>> finished_;
 };
 
 Scheduler::Scheduler(std::shared_ptr<const Translator> translator, const SchedulerOptions& options)

@@ -27,6 +27,9 @@ struct SchedulerOptions {
   int max_batch_size = 32;         // Segments decoding together.
   int max_queued_segments = 1024;  // Waiting for admission; more is RESOURCE_EXHAUSTED.
   RequestLimits limits;            // Checked by Submit.
+  // The baseline continuous batching is measured against: a request's segments still decode
+  // together, but a request starts only when the one before has left the batch.
+  bool one_request_at_a_time = false;
   // Called on the scheduler's thread before every decoder step with the batch's size.
   std::function<void(int segments, int hypotheses)> on_step;
 };

@@ -174,6 +174,33 @@ TEST(ServerTranslationTest, SixtyFourConcurrentClientsEachGetWhatTranslatingAlon
   EXPECT_GT(steps, single) << metrics;
 }
 
+TEST(ServerTranslationTest, OneRequestAtATimeDecodesRequestsOneAfterTheOther) {
+  std::unique_ptr<ServerProcess> server = StartServer({"--one-request-at-a-time"});
+  ASSERT_NE(server, nullptr);
+  const std::vector<std::string> names = SampleLines();
+  std::vector<UnaryResult> results(16);
+  std::vector<v1::TranslateRequest> requests(16);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 16; ++i) {
+    requests[i].add_segments()->set_text(names[i % names.size()]);
+    clients.emplace_back([&, i] { results[i] = Translate(Channel(*server), requests[i]); });
+  }
+  for (std::thread& client : clients) client.join();
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << results[i].status.error_message();
+    auto alone = ReferenceTranslator().Translate(requests[i]);
+    ASSERT_TRUE(alone.ok());
+    ExpectSameResults(results[i].response, *alone, i);
+  }
+  const std::string metrics = Metrics(*server);
+  const std::string model = "model=\"ct2-v2-aren-transliteration\"";
+  const double steps = MetricValue(metrics, absl::StrCat("kvmt_batch_segments_count{", model, "}"));
+  EXPECT_GT(steps, 0);
+  EXPECT_EQ(MetricValue(metrics, absl::StrCat("kvmt_batch_segments_bucket{", model, ",le=\"1\"}")),
+            steps);
+  EXPECT_THAT(server->log(), HasSubstr("one request at a time"));
+}
+
 TEST(ServerTranslationTest, ListModelsNamesEveryModelAndRequestsPickOne) {
   std::unique_ptr<ServerProcess> server =
       StartServer({"--model", absl::StrCat("i8=", kModelDir, "-i8")});
