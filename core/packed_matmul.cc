@@ -1,5 +1,7 @@
 #include "core/packed_matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -72,9 +74,10 @@ absl::StatusOr<std::unique_ptr<PackedMatMul>> PackedMatMul::Create(int64_t k, in
 
 const dnnl::matmul* PackedMatMul::ForRows(int64_t rows) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = by_rows_.find(rows);
+  const std::pair<int64_t, int> key(rows, omp_get_max_threads());
+  auto it = by_rows_.find(key);
   if (it != by_rows_.end()) return it->second.get();
-  std::unique_ptr<dnnl::matmul>& slot = by_rows_[rows];
+  std::unique_ptr<dnnl::matmul>& slot = by_rows_[key];
   try {
     const OneDnnCallScope scope;
     slot = std::make_unique<dnnl::matmul>(Describe(rows, packed_desc_));

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -44,7 +45,8 @@ class PackedMatMul {
  private:
   PackedMatMul(int64_t k, int64_t n, const Types& types) : k_(k), n_(n), types_(types) {}
   dnnl::matmul::primitive_desc Describe(int64_t rows, const dnnl::memory::desc& weights) const;
-  // The primitive for `rows` rows, built on first use; null if oneDNN refuses the shape.
+  // The primitive for `rows` rows and the calling thread's OpenMP thread count (oneDNN fixes a
+  // primitive's team size when it builds it), built on first use; null if oneDNN refuses it.
   const dnnl::matmul* ForRows(int64_t rows) const;
   void Run(const dnnl::matmul& primitive, const void* src, int64_t rows, void* dst,
            const float* bias) const;
@@ -56,7 +58,8 @@ class PackedMatMul {
   dnnl::memory packed_;
   std::string implementation_;
   mutable std::mutex mutex_;
-  mutable absl::flat_hash_map<int64_t, std::unique_ptr<dnnl::matmul>> by_rows_;
+  // Keyed by (rows, threads).
+  mutable absl::flat_hash_map<std::pair<int64_t, int>, std::unique_ptr<dnnl::matmul>> by_rows_;
 };
 
 }  // namespace kvmt
