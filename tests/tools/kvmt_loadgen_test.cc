@@ -1,6 +1,8 @@
 // kvmt-loadgen as a process against a kvmt-server on the real model: its counts against what
 // the requests must produce (segments sent; target tokens of kvmt-translate's output for the
-// same lines) and against the server's own metrics; streaming, failed calls, unreachable server.
+// same lines) and against the server's own metrics; streaming, failed calls, unreachable server,
+// TLS and bearer token.
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -134,6 +136,47 @@ TEST_F(KvmtLoadgenTest, TextReportAndUsageErrors) {
   const ToolRun no_input = RunTool(KVMT_LOADGEN_BIN, {"--server", server_->address()});
   EXPECT_EQ(no_input.exit_code, 1);
   EXPECT_NE(no_input.err.find("--input is required"), std::string::npos) << no_input.err;
+}
+
+TEST(KvmtLoadgenSecurityTest, TlsRootsServerNameAndBearerToken) {
+  const std::string cert = TempPath("cert.pem");
+  const std::string key = TempPath("key.pem");
+  const std::string command = absl::StrCat(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ",
+      key, " -out ", cert, " 2>", TempPath("openssl.log"));
+  ASSERT_EQ(std::system(command.c_str()), 0) << ReadFile(TempPath("openssl.log"));
+  const std::string token = TempPath("token");
+  WriteFile(token, "s3cret\n");
+  const std::string wrong_token = TempPath("wrong_token");
+  WriteFile(wrong_token, "guess\n");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start({"--model", kModelDir, "--threads", "1", "--tls-cert", cert, "--tls-key",
+                            key, "--auth-token-file", token});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string input = TempPath("input.txt");
+  WriteFile(input, absl::StrCat(absl::StrJoin(SampleLines(), "\n"), "\n"));
+  auto load = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--server", (*server)->address(), "--input", input, "--requests", "4",
+                             "--duration", "0", "--json", "--connect-timeout-ms", "2000"});
+    return RunTool(KVMT_LOADGEN_BIN, args);
+  };
+
+  const ToolRun ok = load({"--tls-ca", cert, "--auth-token-file", token});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  nlohmann::json report = nlohmann::json::parse(ok.out, nullptr, false);
+  EXPECT_EQ(report["ok_requests"], 4) << ok.out;
+
+  // The certificate names localhost and 127.0.0.1, not this name: no connection.
+  const ToolRun wrong_name =
+      load({"--tls-ca", cert, "--auth-token-file", token, "--tls-server-name", "other.example"});
+  EXPECT_EQ(wrong_name.exit_code, 1) << wrong_name.out;
+  EXPECT_NE(wrong_name.err.find("cannot connect"), std::string::npos) << wrong_name.err;
+
+  const ToolRun refused = load({"--tls-ca", cert, "--auth-token-file", wrong_token});
+  ASSERT_EQ(refused.exit_code, 0) << refused.err;
+  report = nlohmann::json::parse(refused.out, nullptr, false);
+  EXPECT_EQ(report["errors"], nlohmann::json({{"UNAUTHENTICATED", 4}})) << refused.out;
 }
 
 }  // namespace
