@@ -2,21 +2,14 @@
 //
 // Input and output are line-aligned: exactly one output line per input line, in order, and an
 // empty input line gives an empty output line without reaching the engine. A last line without
-// '\n' counts; every output line ends with '\n'.
-//  - Plain mode: a line is one segment's text, tokenised by the model (split on spaces and tabs
-//    when it has no SentencePiece model); the output line is the hypothesis's text.
-//  - --tokenized: a line is tokens separated by spaces or tabs; the output line is the
-//    hypothesis's tokens joined by single spaces.
-//  - --num-hypotheses N > 1 (plain and tokenized): the N hypotheses of a line share its output
-//    line, best first, separated by " ||| ".
-//  - --return-scores (plain and tokenized): each hypothesis is written as "<score>\t<text>".
-//  - --jsonl: a line is a kvmt.v1.TranslateRequest in protobuf's JSON mapping and the output line
-//    its kvmt.v1.TranslateResponse. A request's options override the flags' field by field
-//    (proto3 merge: what the request leaves unset or zero keeps the flags' value).
-// Lines are sent to the engine --max-batch-size segments at a time and written as each batch
-// completes. A malformed line or a segment the engine rejects ends the run with exit status 1 and
-// a message naming the input line(s); the output of earlier batches has been written by then.
-#include <algorithm>
+// '\n' counts; every output line ends with '\n'. The line formats (plain, --tokenized, --column
+// TSV, --jsonl) are in tools/translate/*_format.h; the pipeline (windows sorted by length,
+// batches, in-order output, resume, bad lines, progress) in tools/translate/file_translator.h.
+// This file reads the flags, loads the model, and prints the start-up lines and the summary.
+// Exit status: 0 done; 1 stopped by an error (the output so far stays in FILE.partial);
+// 2 done, with bad lines written as empty lines (--on-error=skip).
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -41,21 +34,31 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "core/compute_type.h"
 #include "core/status_macros.h"
-#include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "kvmt/v1/translation.pb.h"
 #include "model/model.h"
 #include "tools/kebab_flags.h"
 #include "tools/peak_rss.h"
-#include "tools/segment_format.h"
+#include "tools/translate/file_translator.h"
+#include "tools/translate/jsonl_format.h"
+#include "tools/translate/line_reader.h"
+#include "tools/translate/local_backend.h"
+#include "tools/translate/ordered_writer.h"
+#include "tools/translate/output_file.h"
+#include "tools/translate/plain_format.h"
+#include "tools/translate/progress.h"
+#include "tools/translate/tsv_format.h"
 #include "translator/translator.h"
 
 ABSL_FLAG(std::string, model, "",
           "Model directory: CTranslate2 (model.bin) or HuggingFace Marian. Required.");
 ABSL_FLAG(std::string, input, "-",
-          "Input file, one segment (or --jsonl request) per line; - is stdin.");
-ABSL_FLAG(std::string, output, "-", "Output file, one line per input line; - is stdout.");
+          "Input file, one segment (or --jsonl request, or --column TSV row) per line; - is "
+          "stdin.");
+ABSL_FLAG(std::string, output, "-",
+          "Output file, one line per input line, written as FILE.partial and renamed at the end; "
+          "- is stdout.");
 ABSL_FLAG(int32_t, beam_size, 0, "Beam size; 0: the model's default, else 4. 1 is greedy search.");
 ABSL_FLAG(int32_t, num_hypotheses, 0,
           "Hypotheses per segment, at most the beam size; 0: 1. Several share the line, "
@@ -77,7 +80,27 @@ ABSL_FLAG(std::optional<float>, sampling_temperature, std::nullopt,
 ABSL_FLAG(uint64_t, seed, 0, "Random seed for sampling; 0: a fixed default.");
 ABSL_FLAG(bool, return_scores, false,
           "Write each hypothesis as '<score>\\t<text>' (with --jsonl: fill Hypothesis.score).");
-ABSL_FLAG(int32_t, max_batch_size, 32, "Segments per engine call.");
+ABSL_FLAG(int32_t, max_batch_size, 32, "Most segments per batch.");
+ABSL_FLAG(int64_t, max_batch_tokens, 8192,
+          "Most padded source tokens per batch (segments x the longest one's tokens); a longer "
+          "segment goes alone; 0: no limit.");
+ABSL_FLAG(int32_t, sort_window, 4096,
+          "Input lines read at a time, sorted by length and cut into batches; 1: no sorting.");
+ABSL_FLAG(int64_t, max_line_bytes, int64_t{1} << 20,
+          "A longer input line is a bad line (see --on-error); 0: no limit.");
+ABSL_FLAG(std::string, on_error, "fail",
+          "What a bad line (over --max-line-bytes, not UTF-8, malformed, rejected by the engine) "
+          "does: 'fail' stops after writing every line before it; 'skip' writes an empty line, "
+          "names it on stderr and exits with status 2 at the end.");
+ABSL_FLAG(bool, resume, false,
+          "Continue an interrupted run: keep the complete lines of --output's FILE.partial and "
+          "translate from the next input line on.");
+ABSL_FLAG(int32_t, column, 0,
+          "TSV input: translate tab-separated column N (1-based) and keep the others; 0: the "
+          "whole line.");
+ABSL_FLAG(bool, progress, false, "Show the progress bar on stderr even when it is not a terminal.");
+ABSL_FLAG(bool, quiet, false,
+          "No progress bar, no start-up lines and no summary on stderr; errors only.");
 ABSL_FLAG(int32_t, threads, 0, "Compute threads; 0: all cores.");
 ABSL_FLAG(std::string, compute_type, "auto",
           "Arithmetic of the linear layers: auto (int8 for int8 models, else float32), float32, "
@@ -100,6 +123,8 @@ ABSL_FLAG(bool, jsonl, false,
 namespace kvmt {
 namespace {
 
+constexpr int kExitBadLines = 2;
+
 struct CliOptions {
   std::string model_dir;
   std::string input;
@@ -108,7 +133,15 @@ struct CliOptions {
   TranslatorOptions engine;
   bool tokenized = false;
   bool jsonl = false;
+  int column = 0;
   bool verbose = false;
+  bool resume = false;
+  OnError on_error = OnError::kFail;
+  bool quiet = false;
+  bool progress = false;
+  int64_t max_batch_tokens = 0;
+  int sort_window = 1;
+  int64_t max_line_bytes = 0;
 };
 
 absl::StatusOr<uint32_t> NonNegative(absl::string_view flag, int32_t value) {
@@ -135,6 +168,46 @@ absl::StatusOr<CliOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(
         "--tokenized and --jsonl exclude each other: a JSON request says itself whether it "
         "holds text or tokens");
+  }
+  options.column = absl::GetFlag(FLAGS_column);
+  if (options.column < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--column must be >= 0, got ", options.column));
+  }
+  if (options.column > 0 && options.jsonl) {
+    return absl::InvalidArgumentError("--column (TSV input) and --jsonl exclude each other");
+  }
+  options.resume = absl::GetFlag(FLAGS_resume);
+  if (options.resume && options.output == "-") {
+    return absl::InvalidArgumentError("--resume needs --output FILE (it continues FILE.partial)");
+  }
+  const std::string on_error = absl::GetFlag(FLAGS_on_error);
+  if (on_error == "fail") {
+    options.on_error = OnError::kFail;
+  } else if (on_error == "skip") {
+    options.on_error = OnError::kSkip;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--on-error must be 'fail' or 'skip', got '", on_error, "'"));
+  }
+  options.quiet = absl::GetFlag(FLAGS_quiet);
+  options.progress = absl::GetFlag(FLAGS_progress);
+  if (options.quiet && options.progress) {
+    return absl::InvalidArgumentError("--quiet and --progress exclude each other");
+  }
+  options.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  if (options.max_batch_tokens < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-batch-tokens must be >= 0, got ", options.max_batch_tokens));
+  }
+  options.sort_window = absl::GetFlag(FLAGS_sort_window);
+  if (options.sort_window < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sort-window must be >= 1, got ", options.sort_window));
+  }
+  options.max_line_bytes = absl::GetFlag(FLAGS_max_line_bytes);
+  if (options.max_line_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-line-bytes must be >= 0, got ", options.max_line_bytes));
   }
 
   v1::DecodingOptions& d = options.decoding;
@@ -220,193 +293,17 @@ std::string ModelName(const std::string& model_dir) {
   return path.filename().string();
 }
 
-// Reads lines, sends them to the engine in batches and writes one output line per input line.
-class LineTranslator {
- public:
-  LineTranslator(const Translator& translator, const CliOptions& options, std::string input_name,
-                 std::ostream& out)
-      : translator_(translator),
-        options_(options),
-        input_name_(std::move(input_name)),
-        model_name_(ModelName(options.model_dir)),
-        out_(out) {}
-
-  // Takes input line `number` (1-based); translates and writes when a batch is complete.
-  absl::Status AddLine(int64_t number, absl::string_view line) {
-    ++lines_;
-    if (line.empty()) {
-      if (pending_.empty()) return Write("\n");
-      pending_.push_back(PendingLine{number, {}});
-      return absl::OkStatus();
-    }
-    absl::StatusOr<v1::TranslateRequest> parsed = ParseLine(number, line);
-    if (!parsed.ok()) {
-      // The lines before a malformed one still get their output.
-      KVMT_RETURN_IF_ERROR(Finish());
-      return parsed.status();
-    }
-    v1::TranslateRequest request = *std::move(parsed);
-    // A batch is one request, so its lines must share their decoding options.
-    if (!pending_.empty() &&
-        (pending_segments_ + request.segments_size() > options_.engine.max_batch_size ||
-         !google::protobuf::util::MessageDifferencer::Equals(request.options(),
-                                                             pending_.front().request.options()))) {
-      KVMT_RETURN_IF_ERROR(TranslatePending());
-    }
-    pending_segments_ += request.segments_size();
-    pending_.push_back(PendingLine{number, std::move(request)});
-    if (pending_segments_ >= options_.engine.max_batch_size) return TranslatePending();
-    return absl::OkStatus();
+std::unique_ptr<LineFormat> MakeFormat(const CliOptions& options) {
+  if (options.jsonl) {
+    return std::make_unique<JsonlFormat>(
+        options.decoding,
+        std::vector<std::string>{ModelName(options.model_dir), options.model_dir});
   }
-
-  // Translates and writes what is left.
-  absl::Status Finish() { return pending_.empty() ? absl::OkStatus() : TranslatePending(); }
-
-  int64_t lines() const { return lines_; }
-
- private:
-  // An input line waiting for its batch; no segments when the line was empty.
-  struct PendingLine {
-    int64_t number = 0;
-    v1::TranslateRequest request;
-  };
-
-  std::string Where(int64_t number) const { return absl::StrCat(input_name_, " line ", number); }
-
-  absl::StatusOr<v1::TranslateRequest> ParseLine(int64_t number, absl::string_view line) const {
-    v1::TranslateRequest request;
-    if (!options_.jsonl) {
-      v1::Segment* segment = request.add_segments();
-      if (options_.tokenized) {
-        for (absl::string_view token :
-             absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
-          segment->add_tokens(std::string(token));
-        }
-      } else {
-        segment->set_text(std::string(line));
-      }
-      *request.mutable_options() = options_.decoding;
-      return request;
-    }
-
-    const auto parsed = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(line.data(), line.size()), &request);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Where(number),
-                       ": not a kvmt.v1.TranslateRequest in JSON: ", parsed.message().ToString()));
-    }
-    if (request.segments().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Where(number), ": the request has no segments"));
-    }
-    if (!request.model().empty() && request.model() != model_name_ &&
-        request.model() != options_.model_dir) {
-      return absl::InvalidArgumentError(absl::StrCat(Where(number), ": the request's model '",
-                                                     request.model(), "' is not the loaded one ('",
-                                                     model_name_, "')"));
-    }
-    v1::DecodingOptions merged = options_.decoding;
-    merged.MergeFrom(request.options());
-    if (absl::StatusOr<SearchOptions> resolved = translator_.ResolveOptions(merged);
-        !resolved.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Where(number), ": invalid options: ", resolved.status().message()));
-    }
-    *request.mutable_options() = std::move(merged);
-    return request;
+  if (options.column > 0) {
+    return std::make_unique<TsvFormat>(options.decoding, options.tokenized, options.column);
   }
-
-  absl::Status TranslatePending() {
-    v1::TranslateRequest batch;
-    *batch.mutable_options() = pending_.front().request.options();
-    for (const PendingLine& line : pending_) {
-      for (const v1::Segment& segment : line.request.segments()) *batch.add_segments() = segment;
-    }
-    absl::StatusOr<v1::TranslateResponse> response = translator_.Translate(batch);
-    if (!response.ok()) return LocateFailure(response.status());
-    if (response->results_size() != batch.segments_size()) {
-      return absl::InternalError(absl::StrCat("the engine returned ", response->results_size(),
-                                              " results for ", batch.segments_size(), " segments"));
-    }
-
-    std::string text;
-    int next = 0;
-    for (const PendingLine& line : pending_) {
-      const int count = line.request.segments_size();
-      if (count > 0) {
-        KVMT_ASSIGN_OR_RETURN(const std::string formatted, Format(*response, next, count));
-        absl::StrAppend(&text, formatted);
-      }
-      absl::StrAppend(&text, "\n");
-      next += count;
-    }
-    pending_.clear();
-    pending_segments_ = 0;
-    return Write(text);
-  }
-
-  // The batch failed as a whole: translate its lines one by one to name the culprits.
-  absl::Status LocateFailure(const absl::Status& batch_error) const {
-    const auto non_empty =
-        std::count_if(pending_.begin(), pending_.end(),
-                      [](const PendingLine& line) { return !line.request.segments().empty(); });
-    if (non_empty == 1) {
-      return absl::Status(batch_error.code(), absl::StrCat(Where(pending_.front().number), ": ",
-                                                           batch_error.message()));
-    }
-    std::vector<std::string> failures;
-    for (const PendingLine& line : pending_) {
-      if (line.request.segments().empty()) continue;
-      absl::StatusOr<v1::TranslateResponse> alone = translator_.Translate(line.request);
-      if (!alone.ok())
-        failures.push_back(absl::StrCat(Where(line.number), ": ", alone.status().message()));
-    }
-    if (failures.empty()) {
-      return absl::Status(batch_error.code(),
-                          absl::StrCat(input_name_, " lines ", pending_.front().number, "-",
-                                       pending_.back().number, ": ", batch_error.message()));
-    }
-    return absl::Status(batch_error.code(), absl::StrJoin(failures, "\n"));
-  }
-
-  // The output line (without '\n') for results [first, first + count) of `response`.
-  absl::StatusOr<std::string> Format(const v1::TranslateResponse& response, int first,
-                                     int count) const {
-    if (options_.jsonl) {
-      v1::TranslateResponse own;
-      for (int i = first; i < first + count; ++i) *own.add_results() = response.results(i);
-      std::string json;
-      const auto printed = google::protobuf::util::MessageToJsonString(own, &json);
-      if (!printed.ok()) {
-        return absl::InternalError(
-            absl::StrCat("cannot print a response as JSON: ", printed.message().ToString()));
-      }
-      return json;
-    }
-    return FormatSegmentResult(response.results(first), options_.tokenized,
-                               options_.decoding.return_scores());
-  }
-
-  absl::Status Write(absl::string_view text) {
-    out_.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out_.flush();
-    if (!out_) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write the output (", std::strerror(errno), ")"));
-    }
-    return absl::OkStatus();
-  }
-
-  const Translator& translator_;
-  const CliOptions& options_;
-  const std::string input_name_;
-  const std::string model_name_;
-  std::ostream& out_;
-  std::vector<PendingLine> pending_;  // The first one, if any, is not empty.
-  int pending_segments_ = 0;
-  int64_t lines_ = 0;
-};
+  return std::make_unique<PlainFormat>(options.decoding, options.tokenized);
+}
 
 double Mib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
@@ -414,7 +311,63 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-absl::Status Run() {
+void PrintStartup(const CliOptions& options, const Model& model, const Translator& translator,
+                  const SearchOptions& search, double load_seconds) {
+  const ModelConfig& config = model.config;
+  std::cerr << absl::StrFormat(
+      "kvmt-translate: model %s: %s, %d encoder + %d decoder layers, d_model %d, %d heads, "
+      "ffn %d, vocabularies %d source / %d target, %s; loaded in %.2f s\n",
+      options.model_dir, config.format, config.encoder_layers, config.decoder_layers,
+      config.d_model, config.num_heads, config.ffn_dim, model.source_vocabulary.size(),
+      model.target_vocabulary.size(),
+      model.has_sentencepiece ? "SentencePiece" : "pre-tokenised (no SentencePiece)", load_seconds);
+  const std::string threads =
+      options.engine.threads > 0
+          ? absl::StrCat(options.engine.threads)
+          : absl::StrCat("all cores (", std::thread::hardware_concurrency(), ")");
+  const std::string input_kind = options.jsonl        ? "JSON lines"
+                                 : options.column > 0 ? absl::StrCat("TSV column ", options.column)
+                                 : options.tokenized  ? "tokenized"
+                                                      : "text";
+  std::cerr << absl::StrFormat(
+      "kvmt-translate: threads %s, beam size %d, hypotheses per segment %d, max batch size %d, "
+      "max batch tokens %s, sort window %d lines, decoder cache %s, %s input%s\n",
+      threads, search.beam_size, search.num_hypotheses, options.engine.max_batch_size,
+      options.max_batch_tokens > 0 ? absl::StrCat(options.max_batch_tokens) : "unlimited",
+      options.sort_window, options.engine.use_cache ? "on" : "off",
+      options.tokenized && options.column > 0 ? absl::StrCat(input_kind, " tokenized") : input_kind,
+      options.on_error == OnError::kSkip ? ", bad lines skipped" : "");
+  const ComputeTypeChoice& compute = translator.compute_type();
+  std::cerr << absl::StrFormat("kvmt-translate: compute type %s%s\n", ComputeTypeName(compute.type),
+                               compute.note.empty() ? "" : absl::StrCat(" (", compute.note, ")"));
+  const CacheStats cache = translator.cache_stats();
+  std::cerr << absl::StrFormat(
+      "kvmt-translate: K/V cache pool %.1f MiB (%s): %d blocks of %.1f KiB; source cache %s\n",
+      Mib(cache.pool.total_blocks * cache.pool.block_bytes),
+      options.engine.cache_memory_bytes > 0 ? "--cache-memory-mb" : "default for this model",
+      cache.pool.total_blocks, static_cast<double>(cache.pool.block_bytes) / 1024.0,
+      cache.source_cache.max_bytes > 0
+          ? absl::StrFormat("up to %.1f MiB", Mib(cache.source_cache.max_bytes))
+          : std::string("off"));
+}
+
+absl::StatusOr<std::unique_ptr<OutputFile>> OpenOutput(const CliOptions& options) {
+  if (options.output == "-") return OutputFile::Stdout();
+  if (!options.resume) return OutputFile::Create(options.output);
+  KVMT_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> output, OutputFile::Resume(options.output));
+  if (!options.quiet) {
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: resuming %s after its %d complete lines%s\n", output->name(),
+        output->resumed_lines(),
+        output->dropped_bytes() > 0
+            ? absl::StrFormat(" (cut off %d bytes of a torn last line)", output->dropped_bytes())
+            : "");
+  }
+  return output;
+}
+
+// Runs the whole translation; the exit status, or the error that stopped it.
+absl::StatusOr<int> Run() {
   KVMT_ASSIGN_OR_RETURN(const CliOptions options, OptionsFromFlags());
 
   const auto load_start = std::chrono::steady_clock::now();
@@ -432,40 +385,7 @@ absl::Status Run() {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid decoding options: ", search.status().message()));
   }
-
-  const ModelConfig& config = model->config;
-  std::cerr << absl::StrFormat(
-      "kvmt-translate: model %s: %s, %d encoder + %d decoder layers, d_model %d, %d heads, "
-      "ffn %d, vocabularies %d source / %d target, %s; loaded in %.2f s\n",
-      options.model_dir, config.format, config.encoder_layers, config.decoder_layers,
-      config.d_model, config.num_heads, config.ffn_dim, model->source_vocabulary.size(),
-      model->target_vocabulary.size(),
-      model->has_sentencepiece ? "SentencePiece" : "pre-tokenised (no SentencePiece)",
-      load_seconds);
-  const std::string threads =
-      options.engine.threads > 0
-          ? absl::StrCat(options.engine.threads)
-          : absl::StrCat("all cores (", std::thread::hardware_concurrency(), ")");
-  std::cerr << absl::StrFormat(
-      "kvmt-translate: threads %s, beam size %d, hypotheses per segment %d, max batch size %d, "
-      "decoder cache %s, %s input\n",
-      threads, search->beam_size, search->num_hypotheses, options.engine.max_batch_size,
-      options.engine.use_cache ? "on" : "off",
-      options.jsonl       ? "JSON lines"
-      : options.tokenized ? "tokenized"
-                          : "text");
-  const ComputeTypeChoice& compute = translator->compute_type();
-  std::cerr << absl::StrFormat("kvmt-translate: compute type %s%s\n", ComputeTypeName(compute.type),
-                               compute.note.empty() ? "" : absl::StrCat(" (", compute.note, ")"));
-  const CacheStats cache = translator->cache_stats();
-  std::cerr << absl::StrFormat(
-      "kvmt-translate: K/V cache pool %.1f MiB (%s): %d blocks of %.1f KiB; source cache %s\n",
-      Mib(cache.pool.total_blocks * cache.pool.block_bytes),
-      options.engine.cache_memory_bytes > 0 ? "--cache-memory-mb" : "default for this model",
-      cache.pool.total_blocks, static_cast<double>(cache.pool.block_bytes) / 1024.0,
-      cache.source_cache.max_bytes > 0
-          ? absl::StrFormat("up to %.1f MiB", Mib(cache.source_cache.max_bytes))
-          : std::string("off"));
+  if (!options.quiet) PrintStartup(options, *model, *translator, *search, load_seconds);
 
   std::ifstream input_file;
   if (options.input != "-") {
@@ -475,36 +395,61 @@ absl::Status Run() {
           absl::StrCat("cannot open the input file '", options.input, "': ", std::strerror(errno)));
     }
   }
-  std::ofstream output_file;
-  if (options.output != "-") {
-    output_file.open(options.output, std::ios::binary | std::ios::trunc);
-    if (!output_file) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot open the output file '",
-                                                      options.output, "': ", std::strerror(errno)));
+  std::istream& in = options.input == "-" ? std::cin : input_file;
+  KVMT_ASSIGN_OR_RETURN(std::unique_ptr<OutputFile> output, OpenOutput(options));
+
+  LineReader reader(in, options.max_line_bytes);
+  if (output->resumed_lines() > 0) {
+    KVMT_ASSIGN_OR_RETURN(const int64_t skipped, reader.Skip(output->resumed_lines()));
+    if (skipped < output->resumed_lines()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          output->name(), " has ", output->resumed_lines(), " lines but the input only ", skipped,
+          ": it is not the output of this input"));
     }
   }
-  std::istream& in = options.input == "-" ? std::cin : input_file;
-  std::ostream& out = options.output == "-" ? std::cout : output_file;
 
+  const bool show_bar = options.progress || (!options.quiet && isatty(STDERR_FILENO) == 1);
+  FileTranslatorOptions pipeline;
+  pipeline.input_name = options.input == "-" ? "<stdin>" : options.input;
+  pipeline.window_lines = options.sort_window;
+  pipeline.batch.max_segments = options.engine.max_batch_size;
+  pipeline.batch.max_tokens = options.max_batch_tokens;
+  pipeline.max_line_bytes = options.max_line_bytes;
+  pipeline.on_error = options.on_error;
+  if (show_bar && options.input != "-") {
+    // A second pass over the file, only for the bar: fast next to translating it.
+    absl::StatusOr<int64_t> total = CountLines(options.input);
+    if (total.ok()) pipeline.total_lines = *total;
+  }
+
+  const std::unique_ptr<LineFormat> format = MakeFormat(options);
+  LocalBackend backend(*translator);
+  Progress progress(std::cerr, show_bar);
+  FileTranslator file_translator(pipeline, *format, backend, progress);
+  OrderedWriter writer(*output, output->resumed_lines() + 1);
   const auto start = std::chrono::steady_clock::now();
-  LineTranslator lines(*translator, options, options.input == "-" ? "<stdin>" : options.input, out);
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    KVMT_RETURN_IF_ERROR(lines.AddLine(number, line));
+  const absl::Status status = file_translator.Run(reader, writer);
+  progress.Finish();
+  if (!status.ok()) {
+    const int64_t written = writer.next_line() - 1;
+    if (!output->is_file()) return status;
+    return absl::Status(
+        status.code(),
+        absl::StrCat(status.message(), "\nthe ", written, " lines translated before it are in ",
+                     output->name(), "; run again with --resume to continue after them"));
   }
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("cannot read the input after line ", lines.lines(),
-                                            ": ", std::strerror(errno)));
-  }
-  KVMT_RETURN_IF_ERROR(lines.Finish());
+  KVMT_RETURN_IF_ERROR(output->Commit());
   const double seconds = SecondsSince(start);
 
-  const TranslationStats stats = translator->stats();
-  std::cerr << absl::StrFormat(
-      "kvmt-translate: %d lines, %d segments, %d source tokens, %d target tokens in %.3f s "
-      "(%.1f target tokens/s), peak RSS %.1f MiB\n",
-      lines.lines(), stats.segments, stats.source_tokens, stats.target_tokens, seconds,
-      seconds > 0 ? static_cast<double>(stats.target_tokens) / seconds : 0.0, Mib(PeakRssBytes()));
+  const FileTranslationStats& stats = file_translator.stats();
+  if (!options.quiet) {
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: %d lines, %d segments, %d source tokens, %d target tokens in %.3f s "
+        "(%.1f target tokens/s), peak RSS %.1f MiB, %d bad lines\n",
+        stats.lines, stats.segments, stats.source_tokens, stats.target_tokens, seconds,
+        seconds > 0 ? static_cast<double>(stats.target_tokens) / seconds : 0.0, Mib(PeakRssBytes()),
+        stats.bad_lines);
+  }
   if (options.verbose) {
     const CacheStats end = translator->cache_stats();
     std::cerr << absl::StrFormat(
@@ -515,14 +460,23 @@ absl::Status Run() {
         end.source_cache.entries, Mib(end.source_cache.bytes), end.source_cache.hits,
         end.source_cache.misses, 100.0 * end.source_cache.hit_rate());
   }
-  return absl::OkStatus();
+  if (stats.bad_lines > 0) {
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: %d bad lines written as empty lines: %s%s\n", stats.bad_lines,
+        absl::StrJoin(stats.listed_bad_lines, ", "),
+        stats.bad_lines > static_cast<int64_t>(stats.listed_bad_lines.size()) ? ", ..." : "");
+    return kExitBadLines;
+  }
+  return 0;
 }
 
 constexpr char kUsage[] =
     "kvmt-translate --model DIR [--input FILE|-] [--output FILE|-] [flags]\n"
-    "Translates one segment per line (or, with --jsonl, one kvmt.v1.TranslateRequest per line);\n"
-    "writes exactly one output line per input line, in order. Empty lines stay empty.\n"
-    "Several hypotheses of a line share its output line, separated by ' ||| '.";
+    "Translates one segment per line (or, with --jsonl, one kvmt.v1.TranslateRequest per line;\n"
+    "with --column N, column N of a TSV row); writes exactly one output line per input line, in\n"
+    "order. Empty lines stay empty. Several hypotheses of a line share its output line,\n"
+    "separated by ' ||| '. Exit status: 0 done, 1 stopped by an error, 2 done with bad lines\n"
+    "written as empty lines (--on-error=skip).";
 
 }  // namespace
 }  // namespace kvmt
@@ -545,12 +499,12 @@ int main(int argc, char** argv) {
               << "' (the input is given with --input)\n";
     return 1;
   }
-  const absl::Status status = kvmt::Run();
-  if (!status.ok()) {
-    for (absl::string_view message_line : absl::StrSplit(status.message(), '\n')) {
+  const absl::StatusOr<int> exit_status = kvmt::Run();
+  if (!exit_status.ok()) {
+    for (absl::string_view message_line : absl::StrSplit(exit_status.status().message(), '\n')) {
       std::cerr << "kvmt-translate: " << message_line << "\n";
     }
     return 1;
   }
-  return 0;
+  return *exit_status;
 }

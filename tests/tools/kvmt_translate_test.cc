@@ -280,16 +280,16 @@ TEST(KvmtTranslateTest, JsonlInvalidOptionsAreNamed) {
   EXPECT_NE(run.err.find("num_hypotheses"), std::string::npos) << run.err;
 }
 
-TEST(KvmtTranslateTest, EngineErrorNamesTheLineAndKeepsEarlierBatches) {
-  // Lines 3 and 4 share a batch; only line 4, invalid UTF-8, is to blame.
+TEST(KvmtTranslateTest, BadLineNamesTheLineAndKeepsEveryLineBeforeIt) {
+  // Line 4, invalid UTF-8, is to blame; lines 1-3 are written, line 5 is not.
   const std::string input =
       absl::StrCat(kSource1, "\n", kSource2, "\n", kSource1, "\n", "\xff\xfe\n", kSource2, "\n");
   const ToolRun run = RunTool({"--model", kModel, "--max-batch-size", "2"}, input);
-  EXPECT_NE(run.exit_code, 0);
+  EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("<stdin> line 4: "), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("UTF-8"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("line 3"), std::string::npos) << run.err;
-  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n"));  // The first batch only.
+  EXPECT_EQ(run.out, absl::StrCat(kTarget1, "\n", kTarget2, "\n", kTarget1, "\n"));
 }
 
 TEST(KvmtTranslateTest, InvalidUtf8IsAnErrorNamingTheLine) {
