@@ -1,9 +1,5 @@
 // kvmt-translate, run as a subprocess on the real transliteration model. The expected
 // translations are the ones CTranslate2's own tests publish for this model.
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,74 +10,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "kvmt/v1/translation.pb.h"
+#include "tests/tools/tool_run.h"
 
 namespace kvmt {
 namespace {
 
-constexpr char kModel[] = KVMT_SHARED_DIR "/models/ct2-v2-aren-transliteration";
+constexpr const char* kModel = kTransliterationModel;
 constexpr char kSource1[] = "آ ت ز م و ن";
 constexpr char kTarget1[] = "a t z m o n";
 constexpr char kSource2[] = "آ ز ا";
 constexpr char kTarget2[] = "a z z a";
-
-struct ToolRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << content;
-}
-
-std::string ShellQuote(const std::string& text) {
-  return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
-}
-
-// A path in the test's temporary folder, unique to the running test and process (other
-// checkouts may run the same test at the same time).
-std::string TempPath(const std::string& name) {
-  const testing::TestInfo* test = testing::UnitTest::GetInstance()->current_test_info();
-  return absl::StrCat(testing::TempDir(), "/kvmt_translate_test_", getpid(), "_", test->name(), "_",
-                      name);
-}
-
-// Runs the tool with `args` and `stdin_text` on its standard input.
-ToolRun RunTool(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  const std::string in = TempPath("stdin");
-  const std::string out = TempPath("stdout");
-  const std::string err = TempPath("stderr");
-  WriteFile(in, stdin_text);
-  std::string command = ShellQuote(KVMT_TRANSLATE_BIN);
-  for (const std::string& arg : args) absl::StrAppend(&command, " ", ShellQuote(arg));
-  absl::StrAppend(&command, " <", ShellQuote(in), " >", ShellQuote(out), " 2>", ShellQuote(err));
-  const int status = std::system(command.c_str());
-  ToolRun run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.out = ReadFile(out);
-  run.err = ReadFile(err);
-  return run;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  EXPECT_TRUE(text.empty() || text.back() == '\n') << "output does not end with a newline";
-  std::vector<std::string> lines = absl::StrSplit(text, '\n');
-  lines.pop_back();  // After the last '\n'.
-  return lines;
-}
 
 TEST(KvmtTranslateTest, TranslatesAFileWithBeamSearch) {
   const std::string input = TempPath("input.txt");
