@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tools/segment_format.h"
 
 namespace kvmt {
 
@@ -22,11 +23,11 @@ v1::Segment LineSegment(absl::string_view text, bool tokenized) {
 }
 
 PlainFormat::PlainFormat(const v1::DecodingOptions& options, bool tokenized)
-    : options_(options), text_options_{tokenized, options.return_scores()} {}
+    : options_(options), tokenized_(tokenized) {}
 
 absl::StatusOr<ParsedLine> PlainFormat::Parse(absl::string_view line) const {
   ParsedLine parsed;
-  *parsed.request.add_segments() = LineSegment(line, text_options_.tokenized);
+  *parsed.request.add_segments() = LineSegment(line, tokenized_);
   *parsed.request.mutable_options() = options_;
   return parsed;
 }
@@ -37,7 +38,7 @@ absl::StatusOr<std::string> PlainFormat::Format(const ParsedLine& line,
     return absl::InternalError(
         absl::StrCat("expected 1 result for a line, got ", response.results_size()));
   }
-  return HypothesisText(response.results(0), text_options_);
+  return FormatSegmentResult(response.results(0), tokenized_, options_.return_scores());
 }
 
 }  // namespace kvmt

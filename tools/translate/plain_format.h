@@ -1,10 +1,9 @@
 // PlainFormat: a line is one segment, as text (tokenised by the model) or, with `tokenized`, as
-// tokens separated by spaces or tabs; the output line is its hypotheses (HypothesisText).
+// tokens separated by spaces or tabs; the output line is its hypotheses (FormatSegmentResult).
 #pragma once
 
 #include <string>
 
-#include "tools/translate/hypothesis_text.h"
 #include "tools/translate/line_format.h"
 
 namespace kvmt {
@@ -19,7 +18,7 @@ class PlainFormat : public LineFormat {
 
  private:
   const v1::DecodingOptions options_;
-  const HypothesisTextOptions text_options_;
+  const bool tokenized_;
 };
 
 // The segment of a line: its text, or its tokens split on spaces and tabs.

@@ -8,12 +8,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "tools/segment_format.h"
 #include "tools/translate/plain_format.h"
 
 namespace kvmt {
 
 TsvFormat::TsvFormat(const v1::DecodingOptions& options, bool tokenized, int column)
-    : options_(options), text_options_{tokenized, options.return_scores()}, column_(column) {}
+    : options_(options), tokenized_(tokenized), column_(column) {}
 
 absl::StatusOr<ParsedLine> TsvFormat::Parse(absl::string_view line) const {
   const std::vector<absl::string_view> columns = absl::StrSplit(line, '\t');
@@ -25,7 +26,7 @@ absl::StatusOr<ParsedLine> TsvFormat::Parse(absl::string_view line) const {
   parsed.kept = std::string(line);
   *parsed.request.mutable_options() = options_;
   const absl::string_view text = columns[static_cast<size_t>(column_ - 1)];
-  const v1::Segment segment = LineSegment(text, text_options_.tokenized);
+  const v1::Segment segment = LineSegment(text, tokenized_);
   if (!segment.text().empty() || !segment.tokens().empty())
     *parsed.request.add_segments() = segment;
   return parsed;
@@ -40,8 +41,9 @@ absl::StatusOr<std::string> TsvFormat::Format(const ParsedLine& line,
   if (response.results().empty()) return line.kept;
   std::vector<absl::string_view> columns = absl::StrSplit(line.kept, '\t');
   // A tab inside the translation would shift the columns after it.
-  const std::string translation =
-      absl::StrReplaceAll(HypothesisText(response.results(0), text_options_), {{"\t", " "}});
+  const std::string translation = absl::StrReplaceAll(
+      FormatSegmentResult(response.results(0), tokenized_, options_.return_scores()),
+      {{"\t", " "}});
   columns[static_cast<size_t>(column_ - 1)] = translation;
   return absl::StrJoin(columns, "\t");
 }

@@ -5,7 +5,6 @@
 
 #include <string>
 
-#include "tools/translate/hypothesis_text.h"
 #include "tools/translate/line_format.h"
 
 namespace kvmt {
@@ -20,7 +19,7 @@ class TsvFormat : public LineFormat {
 
  private:
   const v1::DecodingOptions options_;
-  const HypothesisTextOptions text_options_;
+  const bool tokenized_;
   const int column_;
 };
 

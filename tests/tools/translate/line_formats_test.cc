@@ -1,10 +1,11 @@
-// The plain, TSV and JSONL line formats: requests from lines, output lines from results.
+// The plain, TSV and JSONL line formats: requests from lines, output lines from results; and
+// FormatSegmentResult, the hypotheses line they share with kvmt-client.
 #include <string>
 #include <vector>
 
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
-#include "tools/translate/hypothesis_text.h"
+#include "tools/segment_format.h"
 #include "tools/translate/jsonl_format.h"
 #include "tools/translate/plain_format.h"
 #include "tools/translate/tsv_format.h"
@@ -40,11 +41,11 @@ v1::DecodingOptions Options(uint32_t beam_size, bool return_scores = false) {
   return options;
 }
 
-TEST(HypothesisTextTest, JoinsHypothesesBestFirstWithScoresAndNoLineBreaks) {
+TEST(FormatSegmentResultTest, JoinsHypothesesBestFirstWithScoresAndNoLineBreaks) {
   const v1::SegmentResult result = Result({"a b", "c\nd"});
-  EXPECT_EQ(HypothesisText(result, {}), "a b ||| c d");
-  EXPECT_EQ(HypothesisText(result, {.tokenized = true}), "a b ||| c   d");
-  EXPECT_EQ(HypothesisText(result, {.return_scores = true}), "-1\ta b ||| -2\tc d");
+  EXPECT_EQ(FormatSegmentResult(result, false, false), "a b ||| c d");
+  EXPECT_EQ(FormatSegmentResult(result, true, false), "a b ||| c   d");
+  EXPECT_EQ(FormatSegmentResult(result, false, true), "-1\ta b ||| -2\tc d");
 }
 
 TEST(PlainFormatTest, ALineIsOneSegmentWithTheFlagsOptions) {
