@@ -10,6 +10,7 @@
 // 2 done, with bad lines written as empty lines (--on-error=skip).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -48,11 +49,13 @@
 #include "tools/translate/output_file.h"
 #include "tools/translate/plain_format.h"
 #include "tools/translate/progress.h"
+#include "tools/translate/remote_backend.h"
 #include "tools/translate/tsv_format.h"
 #include "translator/translator.h"
 
 ABSL_FLAG(std::string, model, "",
-          "Model directory: CTranslate2 (model.bin) or HuggingFace Marian. Required.");
+          "Model directory: CTranslate2 (model.bin) or HuggingFace Marian. Required, except with "
+          "--server, where it names a served model.");
 ABSL_FLAG(std::string, input, "-",
           "Input file, one segment (or --jsonl request, or --column TSV row) per line; - is "
           "stdin.");
@@ -98,6 +101,13 @@ ABSL_FLAG(bool, resume, false,
 ABSL_FLAG(int32_t, column, 0,
           "TSV input: translate tab-separated column N (1-based) and keep the others; 0: the "
           "whole line.");
+ABSL_FLAG(std::string, server, "",
+          "Translate through the kvmt-server at HOST:PORT instead of loading the model; --model "
+          "is then the served model's name (empty: the server's default).");
+ABSL_FLAG(std::string, tls_ca, "", "With --server: PEM root certificates; connect with TLS.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "With --server: file holding the bearer token to send.");
+ABSL_FLAG(double, timeout_seconds, 0, "With --server: deadline of each batch's call; 0: none.");
 ABSL_FLAG(bool, progress, false, "Show the progress bar on stderr even when it is not a terminal.");
 ABSL_FLAG(bool, quiet, false,
           "No progress bar, no start-up lines and no summary on stderr; errors only.");
@@ -142,6 +152,7 @@ struct CliOptions {
   int64_t max_batch_tokens = 0;
   int sort_window = 1;
   int64_t max_line_bytes = 0;
+  RemoteOptions remote;  // address empty: translate in this process.
 };
 
 absl::StatusOr<uint32_t> NonNegative(absl::string_view flag, int32_t value) {
@@ -151,10 +162,41 @@ absl::StatusOr<uint32_t> NonNegative(absl::string_view flag, int32_t value) {
   return static_cast<uint32_t>(value);
 }
 
+// With --server: where and how to connect. The engine's own settings are the server's then.
+absl::Status RemoteOptionsFromFlags(CliOptions& options) {
+  RemoteOptions& remote = options.remote;
+  remote.model = options.model_dir;
+  remote.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+  remote.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  const double timeout = absl::GetFlag(FLAGS_timeout_seconds);
+  if (timeout < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout-seconds must be >= 0, got ", timeout));
+  }
+  remote.timeout = absl::Seconds(timeout);
+  const std::pair<const char*, bool> engine_flags[] = {
+      {"--threads", options.engine.threads != 0},
+      {"--cache-memory-mb", options.engine.cache_memory_bytes != 0},
+      {"--source-cache-mb", options.engine.source_cache_bytes != -1},
+      {"--no-cache", !options.engine.use_cache},
+      {"--compute-type", options.engine.compute_type.has_value()},
+      {"--verbose", options.verbose}};
+  for (const auto& [flag, set] : engine_flags) {
+    if (set) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " has no effect with --server: the server's own flags decide"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CliOptions> OptionsFromFlags() {
   CliOptions options;
   options.model_dir = absl::GetFlag(FLAGS_model);
-  if (options.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
+  options.remote.address = absl::GetFlag(FLAGS_server);
+  if (options.model_dir.empty() && options.remote.address.empty()) {
+    return absl::InvalidArgumentError("--model is required (or --server)");
+  }
   options.input = absl::GetFlag(FLAGS_input);
   options.output = absl::GetFlag(FLAGS_output);
   if (options.input.empty())
@@ -283,6 +325,14 @@ absl::StatusOr<CliOptions> OptionsFromFlags() {
   }
   options.engine.source_cache_bytes = source_cache_mb < 0 ? -1 : source_cache_mb * kMiB;
   options.verbose = absl::GetFlag(FLAGS_verbose);
+  if (!options.remote.address.empty()) {
+    KVMT_RETURN_IF_ERROR(RemoteOptionsFromFlags(options));
+  } else if (!absl::GetFlag(FLAGS_tls_ca).empty() ||
+             !absl::GetFlag(FLAGS_auth_token_file).empty() ||
+             absl::GetFlag(FLAGS_timeout_seconds) != 0) {
+    return absl::InvalidArgumentError(
+        "--tls-ca, --auth-token-file and --timeout-seconds need --server");
+  }
   return options;
 }
 
@@ -293,12 +343,10 @@ std::string ModelName(const std::string& model_dir) {
   return path.filename().string();
 }
 
-std::unique_ptr<LineFormat> MakeFormat(const CliOptions& options) {
-  if (options.jsonl) {
-    return std::make_unique<JsonlFormat>(
-        options.decoding,
-        std::vector<std::string>{ModelName(options.model_dir), options.model_dir});
-  }
+// `model_names`: what a --jsonl request's `model` field may say.
+std::unique_ptr<LineFormat> MakeFormat(const CliOptions& options,
+                                       std::vector<std::string> model_names) {
+  if (options.jsonl) return std::make_unique<JsonlFormat>(options.decoding, std::move(model_names));
   if (options.column > 0) {
     return std::make_unique<TsvFormat>(options.decoding, options.tokenized, options.column);
   }
@@ -309,6 +357,22 @@ double Mib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The batching and decoding settings of the start-up lines.
+std::string Settings(const CliOptions& options, int beam_size, int num_hypotheses) {
+  const std::string input_kind = options.jsonl        ? "JSON lines"
+                                 : options.column > 0 ? absl::StrCat("TSV column ", options.column)
+                                 : options.tokenized  ? "tokenized"
+                                                      : "text";
+  return absl::StrFormat(
+      "beam size %d, hypotheses per segment %d, max batch size %d, max batch tokens %s, sort "
+      "window %d lines, %s input%s",
+      beam_size, num_hypotheses, options.engine.max_batch_size,
+      options.max_batch_tokens > 0 ? absl::StrCat(options.max_batch_tokens) : "unlimited",
+      options.sort_window,
+      options.tokenized && options.column > 0 ? absl::StrCat(input_kind, " tokenized") : input_kind,
+      options.on_error == OnError::kSkip ? ", bad lines skipped" : "");
 }
 
 void PrintStartup(const CliOptions& options, const Model& model, const Translator& translator,
@@ -325,18 +389,9 @@ void PrintStartup(const CliOptions& options, const Model& model, const Translato
       options.engine.threads > 0
           ? absl::StrCat(options.engine.threads)
           : absl::StrCat("all cores (", std::thread::hardware_concurrency(), ")");
-  const std::string input_kind = options.jsonl        ? "JSON lines"
-                                 : options.column > 0 ? absl::StrCat("TSV column ", options.column)
-                                 : options.tokenized  ? "tokenized"
-                                                      : "text";
-  std::cerr << absl::StrFormat(
-      "kvmt-translate: threads %s, beam size %d, hypotheses per segment %d, max batch size %d, "
-      "max batch tokens %s, sort window %d lines, decoder cache %s, %s input%s\n",
-      threads, search.beam_size, search.num_hypotheses, options.engine.max_batch_size,
-      options.max_batch_tokens > 0 ? absl::StrCat(options.max_batch_tokens) : "unlimited",
-      options.sort_window, options.engine.use_cache ? "on" : "off",
-      options.tokenized && options.column > 0 ? absl::StrCat(input_kind, " tokenized") : input_kind,
-      options.on_error == OnError::kSkip ? ", bad lines skipped" : "");
+  std::cerr << absl::StrFormat("kvmt-translate: threads %s, %s, decoder cache %s\n", threads,
+                               Settings(options, search.beam_size, search.num_hypotheses),
+                               options.engine.use_cache ? "on" : "off");
   const ComputeTypeChoice& compute = translator.compute_type();
   std::cerr << absl::StrFormat("kvmt-translate: compute type %s%s\n", ComputeTypeName(compute.type),
                                compute.note.empty() ? "" : absl::StrCat(" (", compute.note, ")"));
@@ -366,10 +421,14 @@ absl::StatusOr<std::unique_ptr<OutputFile>> OpenOutput(const CliOptions& options
   return output;
 }
 
-// Runs the whole translation; the exit status, or the error that stopped it.
-absl::StatusOr<int> Run() {
-  KVMT_ASSIGN_OR_RETURN(const CliOptions options, OptionsFromFlags());
+// Where the batches go: the model loaded in this process, or a kvmt-server.
+struct Backend {
+  std::unique_ptr<Translator> translator;  // Null with --server.
+  std::unique_ptr<TranslationBackend> backend;
+  std::vector<std::string> model_names;  // What a --jsonl request's `model` may say.
+};
 
+absl::StatusOr<Backend> StartLocal(const CliOptions& options) {
   const auto load_start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<Model>> loaded = LoadModel(options.model_dir);
   if (!loaded.ok()) {
@@ -377,15 +436,50 @@ absl::StatusOr<int> Run() {
                         absl::StrCat("cannot load the model: ", loaded.status().message()));
   }
   std::shared_ptr<const Model> model = *std::move(loaded);
-  KVMT_ASSIGN_OR_RETURN(std::unique_ptr<Translator> translator,
-                        Translator::Create(model, options.engine));
+  Backend backend;
+  KVMT_ASSIGN_OR_RETURN(backend.translator, Translator::Create(model, options.engine));
   const double load_seconds = SecondsSince(load_start);
-  absl::StatusOr<SearchOptions> search = translator->ResolveOptions(options.decoding);
+  absl::StatusOr<SearchOptions> search = backend.translator->ResolveOptions(options.decoding);
   if (!search.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid decoding options: ", search.status().message()));
   }
-  if (!options.quiet) PrintStartup(options, *model, *translator, *search, load_seconds);
+  if (!options.quiet) PrintStartup(options, *model, *backend.translator, *search, load_seconds);
+  backend.backend = std::make_unique<LocalBackend>(*backend.translator);
+  backend.model_names = {ModelName(options.model_dir), options.model_dir};
+  return backend;
+}
+
+absl::StatusOr<Backend> StartRemote(const CliOptions& options) {
+  KVMT_ASSIGN_OR_RETURN(std::unique_ptr<RemoteBackend> remote,
+                        RemoteBackend::Connect(options.remote));
+  KVMT_ASSIGN_OR_RETURN(const v1::ModelInfo model, remote->Model());
+  if (!options.quiet) {
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: server %s, model %s: %s, %d encoder + %d decoder layers, d_model %d, "
+        "%d heads, vocabularies %d source / %d target, %s\n",
+        options.remote.address, model.name(), model.format(), model.encoder_layers(),
+        model.decoder_layers(), model.d_model(), model.num_heads(), model.source_vocabulary_size(),
+        model.target_vocabulary_size(),
+        model.sentencepiece() ? "SentencePiece" : "pre-tokenised (no SentencePiece)");
+    const uint32_t beam_size =
+        options.decoding.beam_size() > 0 ? options.decoding.beam_size() : model.default_beam_size();
+    std::cerr << absl::StrFormat(
+        "kvmt-translate: %s\n",
+        Settings(options, static_cast<int>(beam_size),
+                 static_cast<int>(std::max(1u, options.decoding.num_hypotheses()))));
+  }
+  Backend backend;
+  backend.model_names = {model.name()};
+  backend.backend = std::move(remote);
+  return backend;
+}
+
+// Runs the whole translation; the exit status, or the error that stopped it.
+absl::StatusOr<int> Run() {
+  KVMT_ASSIGN_OR_RETURN(const CliOptions options, OptionsFromFlags());
+  KVMT_ASSIGN_OR_RETURN(
+      Backend backend, options.remote.address.empty() ? StartLocal(options) : StartRemote(options));
 
   std::ifstream input_file;
   if (options.input != "-") {
@@ -422,10 +516,9 @@ absl::StatusOr<int> Run() {
     if (total.ok()) pipeline.total_lines = *total;
   }
 
-  const std::unique_ptr<LineFormat> format = MakeFormat(options);
-  LocalBackend backend(*translator);
+  const std::unique_ptr<LineFormat> format = MakeFormat(options, backend.model_names);
   Progress progress(std::cerr, show_bar);
-  FileTranslator file_translator(pipeline, *format, backend, progress);
+  FileTranslator file_translator(pipeline, *format, *backend.backend, progress);
   OrderedWriter writer(*output, output->resumed_lines() + 1);
   const auto start = std::chrono::steady_clock::now();
   const absl::Status status = file_translator.Run(reader, writer);
@@ -450,8 +543,8 @@ absl::StatusOr<int> Run() {
         seconds > 0 ? static_cast<double>(stats.target_tokens) / seconds : 0.0, Mib(PeakRssBytes()),
         stats.bad_lines);
   }
-  if (options.verbose) {
-    const CacheStats end = translator->cache_stats();
+  if (options.verbose && backend.translator != nullptr) {
+    const CacheStats end = backend.translator->cache_stats();
     std::cerr << absl::StrFormat(
         "kvmt-translate: cache: %.1f MiB in use, peak %.1f MiB; blocks %d used, %d free, %d "
         "total; source cache %d entries, %.1f MiB, %d hits, %d misses (hit rate %.1f%%)\n",
