@@ -108,6 +108,9 @@ ABSL_FLAG(std::string, tls_ca, "", "With --server: PEM root certificates; connec
 ABSL_FLAG(std::string, auth_token_file, "",
           "With --server: file holding the bearer token to send.");
 ABSL_FLAG(double, timeout_seconds, 0, "With --server: deadline of each batch's call; 0: none.");
+ABSL_FLAG(double, retry_seconds, 60,
+          "With --server: how long to retry a batch the server refuses for now (UNAVAILABLE, "
+          "queue full) before stopping; 0: stop at once.");
 ABSL_FLAG(bool, progress, false, "Show the progress bar on stderr even when it is not a terminal.");
 ABSL_FLAG(bool, quiet, false,
           "No progress bar, no start-up lines and no summary on stderr; errors only.");
@@ -174,6 +177,11 @@ absl::Status RemoteOptionsFromFlags(CliOptions& options) {
         absl::StrCat("--timeout-seconds must be >= 0, got ", timeout));
   }
   remote.timeout = absl::Seconds(timeout);
+  const double retry = absl::GetFlag(FLAGS_retry_seconds);
+  if (retry < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--retry-seconds must be >= 0, got ", retry));
+  }
+  remote.retry_for = absl::Seconds(retry);
   const std::pair<const char*, bool> engine_flags[] = {
       {"--threads", options.engine.threads != 0},
       {"--cache-memory-mb", options.engine.cache_memory_bytes != 0},

@@ -89,8 +89,8 @@ absl::StatusOr<v1::TranslateResponse> RemoteBackend::Translate(
     const std::unique_ptr<grpc::ClientContext> context = Context();
     const absl::Status status = FromGrpc(stub_->Translate(context.get(), sent, &response));
     if (status.ok()) return response;
-    if (!Transient(status) || absl::Now() + backoff > give_up) {
-      if (!Transient(status)) return status;
+    if (!Transient(status) || options_.retry_for <= absl::ZeroDuration()) return status;
+    if (absl::Now() + backoff > give_up) {
       return absl::UnavailableError(
           absl::StrCat("the server at ", options_.address, " still refuses after ",
                        absl::FormatDuration(options_.retry_for), ": ", status.message()));
