@@ -27,7 +27,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev ocl-icd-opencl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev openssl
-  python3 python3-torch python3-numpy python3-grpcio python3-sentencepiece
+  python3 python3-torch python3-numpy python3-grpcio python3-protobuf python3-sentencepiece
   libopenblas0-pthread
   clang libclang-rt-14-dev libomp-dev
   nginx python3-yaml
