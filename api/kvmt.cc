@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/compute_type.h"
 #include "kvmt/v1/translation.pb.h"
 #include "model/model.h"
 #include "translator/translator.h"
@@ -97,9 +98,12 @@ int64_t WeightBytes(const TransformerWeights& w) {
   auto add = [&](const Tensor& tensor) {
     if (!tensor.empty() && seen.insert(tensor.data()).second) floats += tensor.size();
   };
+  int64_t int8_bytes = 0;
   auto add_linear = [&](const LinearWeights& linear) {
     add(linear.weight);
     add(linear.bias);
+    int8_bytes += linear.quantized.rows() * linear.quantized.cols();
+    if (linear.quantized.rows() > 0) floats += linear.quantized.rows();  // Per-row scales.
   };
   auto add_norm = [&](const LayerNormWeights& norm) {
     add(norm.gamma);
@@ -132,7 +136,7 @@ int64_t WeightBytes(const TransformerWeights& w) {
   }
   add_norm(w.decoder_final_norm);
   add_linear(w.output_projection);
-  return floats * static_cast<int64_t>(sizeof(float));
+  return floats * static_cast<int64_t>(sizeof(float)) + int8_bytes;
 }
 
 }  // namespace
@@ -155,6 +159,15 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Load(const std::string& 
   engine_options.max_batch_size = options.max_batch_size;
   engine_options.cache_memory_bytes = options.cache_memory_bytes;
   engine_options.source_cache_bytes = options.source_cache_bytes;
+  if (options.compute_type != "auto") {
+    absl::StatusOr<ComputeType> compute_type = ParseComputeType(options.compute_type);
+    if (!compute_type.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("compute_type must be auto, float32, int8 or bfloat16, got '",
+                       options.compute_type, "'"));
+    }
+    engine_options.compute_type = *compute_type;
+  }
   absl::StatusOr<std::unique_ptr<kvmt::Translator>> engine =
       kvmt::Translator::Create(impl->model, engine_options);
   if (!engine.ok()) return engine.status();
@@ -172,6 +185,7 @@ absl::StatusOr<std::unique_ptr<Translator>> Translator::Load(const std::string& 
   info.source_vocabulary_size = static_cast<int>(model.source_vocabulary.size());
   info.target_vocabulary_size = static_cast<int>(model.target_vocabulary.size());
   info.sentencepiece = model.has_sentencepiece;
+  info.compute_type = std::string(ComputeTypeName(impl->engine->compute_type().type));
   info.weight_bytes = WeightBytes(model.weights);
   const CacheStats cache = impl->engine->cache_stats();
   info.cache_memory_bytes = cache.pool.total_blocks * cache.pool.block_bytes;

@@ -61,6 +61,7 @@ TEST(KvmtApiTest, KnownAnswersAndModelInfo) {
   EXPECT_EQ(info.target_vocabulary_size, 43);
   EXPECT_FALSE(info.sentencepiece);
   EXPECT_GT(info.cache_memory_bytes, 0);
+  EXPECT_EQ(info.compute_type, "float32");
   // Per layer pair: attention (4 d^2 + 4 d biases) x 1 or 2, FFN (2 x 32 x 128 + 160), norms;
   // embeddings and projection. Between 0.5 and 2 MiB of float32 for this model.
   EXPECT_GT(info.weight_bytes, 512 * 1024);
@@ -169,6 +170,28 @@ TEST(KvmtApiTest, ErrorsAreStatusesNamingTheCallersSegment) {
   both.text = "آ";
   both.tokens = {"آ"};
   EXPECT_EQ(Shared().Translate({both}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(KvmtApiTest, Int8ModelKeepsItsInt8Weights) {
+  LoadOptions options;
+  options.threads = 1;
+  absl::StatusOr<std::unique_ptr<Translator>> int8 = Translator::Load(
+      std::string(KVMT_SHARED_DIR) + "/models/ct2-v2-aren-transliteration-i8", options);
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  EXPECT_EQ((*int8)->info().compute_type, "int8");
+  // The linear layers' weights take a byte per value instead of four.
+  EXPECT_LT((*int8)->info().weight_bytes, Shared().info().weight_bytes * 2 / 3);
+  absl::StatusOr<std::vector<SegmentResult>> results = (*int8)->TranslateTexts({"آ ز ا"});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(Texts(*results)[0], "a z z a");
+
+  options.compute_type = "float32";
+  absl::StatusOr<std::unique_ptr<Translator>> as_float = Translator::Load(
+      std::string(KVMT_SHARED_DIR) + "/models/ct2-v2-aren-transliteration-i8", options);
+  ASSERT_TRUE(as_float.ok()) << as_float.status();
+  EXPECT_EQ((*as_float)->info().compute_type, "float32");
+  options.compute_type = "int4";
+  EXPECT_EQ(Translator::Load(kModel, options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(KvmtApiTest, LoadErrorsNameTheDirectory) {

@@ -31,7 +31,10 @@ namespace kvmt::api {
 
 // How the model runs; fixed when it is loaded.
 struct LoadOptions {
-  int threads = 0;          // Compute threads, shared by all callers; 0: all cores.
+  int threads = 0;  // Compute threads, shared by all callers; 0: all cores.
+  // Arithmetic of the linear layers: "auto" (int8 for int8 models, else float32), "float32",
+  // "int8" or "bfloat16".
+  std::string compute_type = "auto";
   int max_batch_size = 32;  // Segments decoded together.
   // Budget of the K/V cache (decoder self-attention and source keys/values), allocated at load.
   // 0: room for two full batches of 256-token segments at beam 4, within a quarter of the
@@ -88,8 +91,11 @@ struct ModelInfo {
   int num_heads = 0;
   int source_vocabulary_size = 0;
   int target_vocabulary_size = 0;
-  bool sentencepiece = false;      // false: text is split on spaces and tabs.
-  int64_t weight_bytes = 0;        // The weights in memory (float32, whatever the file held).
+  bool sentencepiece = false;  // false: text is split on spaces and tabs.
+  std::string compute_type;    // The one in use: "float32", "int8" or "bfloat16".
+  // The model's weights as loaded: float32, or int8 with per-row scales for the linear layers
+  // of an int8 CTranslate2 model. The compute type's kernels may hold a repacked copy besides.
+  int64_t weight_bytes = 0;
   int64_t cache_memory_bytes = 0;  // The K/V cache budget actually allocated.
 };
 
