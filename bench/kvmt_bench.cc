@@ -35,6 +35,8 @@
 #include "core/ops.h"
 #include "core/packed_matmul.h"
 #include "core/profile.h"
+#include "decoder/decoder.h"
+#include "encoder/encoder.h"
 #include "model/random_model.h"
 #include "nlohmann/json.hpp"
 #include "tools/kebab_flags.h"
@@ -370,6 +372,80 @@ std::vector<EngineResult> RunTorch(const Model& model, const std::vector<Segment
   return results;
 }
 
+// Why agreement on the random model says little: teacher-forced logits of a few segments (along
+// float32's greedy output) in every compute type against float32's, next to the gap between the
+// two best float32 logits, which is what an error has to exceed to change the argmax.
+std::string LogitErrorSection(const Model& model, const std::vector<SegmentIds>& batch,
+                              const Outputs& float32_greedy,
+                              const std::vector<ComputeType>& types) {
+  constexpr size_t kSegments = 4;
+  constexpr size_t kSteps = 16;
+  std::vector<Tensor> reference;
+  std::string text =
+      "\n### Logit error on the random model (teacher-forced, 4 segments x 16 steps)\n\n"
+      "| compute type | RMS logit error vs. float32 | largest | argmax differs | median gap "
+      "top-1 - top-2 (float32) | logit spread (std, float32) |\n|---|---|---|---|---|---|\n";
+  std::vector<ComputeType> order = {ComputeType::kFloat32};  // The reference first.
+  for (ComputeType type : types) {
+    if (type != ComputeType::kFloat32) order.push_back(type);
+  }
+  for (ComputeType type : order) {
+    absl::StatusOr<std::unique_ptr<Encoder>> encoder =
+        Encoder::Create(model.config, model.weights, type);
+    absl::StatusOr<std::unique_ptr<Decoder>> decoder =
+        Decoder::Create(model.config, model.weights, type);
+    if (!encoder.ok() || !decoder.ok()) return "\n(logit errors skipped)\n";
+    double squares = 0, largest = 0, count = 0, flips = 0, rows = 0;
+    std::vector<double> gaps, spreads;
+    for (size_t s = 0; s < kSegments && s < batch.size() && s < float32_greedy.size(); ++s) {
+      absl::StatusOr<std::vector<std::shared_ptr<const EncodedSource>>> encoded =
+          (*encoder)->Encode({batch[s].source});
+      if (!encoded.ok()) return "\n(logit errors skipped)\n";
+      const std::vector<int32_t> target(
+          float32_greedy[s].begin(),
+          float32_greedy[s].begin() + std::min(kSteps, float32_greedy[s].size()));
+      absl::StatusOr<Tensor> logits = (*decoder)->ForcedLogits((*encoded)[0], target);
+      if (!logits.ok()) return "\n(logit errors skipped)\n";
+      if (type == ComputeType::kFloat32) {
+        reference.push_back(*logits);
+        continue;
+      }
+      const Tensor& ref = reference[s];
+      const int64_t vocab = ref.dim(1);
+      for (int64_t t = 0; t < ref.dim(0); ++t) {
+        const float* a = logits->data() + t * vocab;
+        const float* b = ref.data() + t * vocab;
+        for (int64_t v = 0; v < vocab; ++v) {
+          const double e = a[v] - b[v];
+          squares += e * e;
+          largest = std::max(largest, std::fabs(e));
+        }
+        count += static_cast<double>(vocab);
+        flips += std::max_element(a, a + vocab) - a != std::max_element(b, b + vocab) - b;
+        ++rows;
+      }
+    }
+    if (type == ComputeType::kFloat32) continue;
+    for (const Tensor& ref : reference) {
+      const int64_t vocab = ref.dim(1);
+      for (int64_t t = 0; t < ref.dim(0); ++t) {
+        std::vector<float> row(ref.data() + t * vocab, ref.data() + (t + 1) * vocab);
+        std::partial_sort(row.begin(), row.begin() + 2, row.end(), std::greater<float>());
+        gaps.push_back(row[0] - row[1]);
+        double mean = 0, sq = 0;
+        for (float v : row) mean += v;
+        mean /= static_cast<double>(vocab);
+        for (float v : row) sq += (v - mean) * (v - mean);
+        spreads.push_back(std::sqrt(sq / static_cast<double>(vocab)));
+      }
+    }
+    text += absl::StrFormat("| %s | %.3f | %.3f | %.0f%% | %.3f | %.1f |\n", ComputeTypeName(type),
+                            std::sqrt(squares / count), largest, 100 * flips / rows,
+                            Percentile(gaps, 0.5), Percentile(spreads, 0.5));
+  }
+  return text;
+}
+
 // The real trained model (float32 and its int8 save) on 113 Arabic names: token agreement of each
 // compute type with float32, and tokens/s (beam 4, batch 32, 1 thread: a tiny model).
 std::string RealModelSection() {
@@ -592,6 +668,10 @@ int Main() {
                          r.beam_profile.decoder_flops / decoder / 1e9, peaks[{r.threads, type}]));
   }
 
+  if (std::find(types.begin(), types.end(), ComputeType::kFloat32) != types.end()) {
+    const EngineResult* f32 = find(results, threads.front(), "kvmt float32");
+    emit(LogitErrorSection(*model, batch, f32->greedy.outputs, types));
+  }
   if (!absl::GetFlag(FLAGS_real_models).empty()) emit(RealModelSection());
 
   emit("\n### Memory and notes\n\n");
