@@ -59,9 +59,8 @@ TEST(LinearThreadsTest, LayersBuiltForTwoThreadsRunOnOneWhenOneIsAllowed) {
     for (int64_t m : {1, 64, 256}) {
       largest_team = 0;
       layer->Forward(x.data(), m, y.data());
-      EXPECT_LE(largest_team.load(), 1u)
-          << ComputeTypeName(layer->compute_type()) << " with " << m
-          << " rows opened a parallel region of more threads";
+      EXPECT_LE(largest_team.load(), 1u) << ComputeTypeName(layer->compute_type()) << " with " << m
+                                         << " rows opened a parallel region of more threads";
     }
   }
 }
