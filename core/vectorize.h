@@ -17,7 +17,9 @@ inline float ExpApprox(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2High = 0.693359375f;
   constexpr float kLn2Low = -2.12194440e-4f;
-  const float clamped = std::min(std::max(x, -87.0f), 88.0f);
+  // Written so that NaN clamps too (std::min/max pass it through): converting a NaN `n` to int
+  // below would be undefined. NaN in gives NaN out.
+  const float clamped = x > -87.0f ? (x < 88.0f ? x : 88.0f) : -87.0f;
   const float n = std::nearbyint(clamped * kLog2e);
   const float r = clamped - n * kLn2High - n * kLn2Low;
   float p = 1.9875691500e-4f;
@@ -28,7 +30,7 @@ inline float ExpApprox(float x) {
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
   const float two_to_n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  return x < -87.0f ? 0.0f : y * two_to_n;
+  return x != x ? x : (x < -87.0f ? 0.0f : y * two_to_n);
 }
 
 }  // namespace kvmt

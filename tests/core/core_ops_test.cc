@@ -1,11 +1,13 @@
 // Core ops against naive double-precision computations written here, independently.
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "core/activation.h"
 #include "core/attention.h"
 #include "core/ops.h"
+#include "core/vectorize.h"
 #include "gtest/gtest.h"
 
 namespace kvmt {
@@ -49,6 +51,16 @@ TEST(LogSoftmaxTest, NormalisesAndKeepsDifferences) {
   EXPECT_NEAR(total, 1.0, 1e-6);
   EXPECT_NEAR(y[1] - y[0], 1.0, 1e-4);
   EXPECT_NEAR(y[3], 0.0, 1e-6);
+}
+
+TEST(ExpApproxTest, MatchesExpAndPassesNanAndInfinitiesThrough) {
+  for (float x : {-100.0f, -87.5f, -10.0f, -1.0f, 0.0f, 0.5f, 3.0f, 80.0f}) {
+    EXPECT_NEAR(ExpApprox(x), std::exp(x), 1e-6f * std::exp(x) + 1e-30f) << x;
+  }
+  // A model with NaN weights gives NaN logits: no undefined conversion, NaN out.
+  EXPECT_TRUE(std::isnan(ExpApprox(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_EQ(ExpApprox(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_TRUE(std::isfinite(ExpApprox(std::numeric_limits<float>::infinity())));
 }
 
 TEST(ActivationTest, MatchesFormulas) {
