@@ -9,7 +9,18 @@
 #include <cmath>
 #include <cstdint>
 
+// ThreadSanitizer's runtime is not up yet when the loader runs ifunc resolvers, and resolving a
+// clone then crashes the process: a TSan build gets the baseline version only.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KVMT_NO_TARGET_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(KVMT_NO_TARGET_CLONES)
+#define KVMT_VECTORIZED
+#else
 #define KVMT_VECTORIZED __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 namespace kvmt {
 
