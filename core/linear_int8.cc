@@ -5,6 +5,7 @@
 // rescales by row scale x column scale, adds the bias and applies the activation.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,13 +28,17 @@ KVMT_VECTORIZED float QuantizeRow(const float* x, int64_t k, uint8_t* q) {
   float max_abs = 0.0f;
 #pragma omp simd reduction(max : max_abs)
   for (int64_t j = 0; j < k; ++j) max_abs = std::max(max_abs, std::fabs(x[j]));
-  if (!(max_abs > 0.0f) || !std::isfinite(max_abs)) max_abs = 127.0f;
+  const bool finite = std::isfinite(max_abs);
+  if (!(max_abs > 0.0f) || !finite) max_abs = 127.0f;
   const float scale = 127.0f / max_abs;
   for (int64_t j = 0; j < k; ++j) {
-    const float v = std::min(std::max(x[j] * scale, -127.0f), 127.0f);
+    // NaN-safe clamp: std::min/max pass NaN through and NaN to int is undefined. A NaN input
+    // (a model with non-finite weights) quantises to -127; an infinite row gives a NaN factor.
+    const float scaled = x[j] * scale;
+    const float v = scaled > -127.0f ? (scaled < 127.0f ? scaled : 127.0f) : -127.0f;
     q[j] = static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(v)) + kZeroPoint);
   }
-  return max_abs / 127.0f;
+  return finite ? max_abs / 127.0f : std::numeric_limits<float>::quiet_NaN();
 }
 
 // y may be `products` itself (rescaled in place).
