@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kvmt/v1/translation.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/fuzz/fuzz_support.h"
 #include "tests/model/ct2_tiny_model.h"
@@ -102,6 +103,44 @@ void WriteSeeds(const fs::path& root) {
       {"marian_arabic", "\x01\xd8\xa2 \xd8\xaa \xd8\xb2"},
   };
   for (const auto& [name, text] : texts) Write(root, "translate_text", name, text);
+
+  // The first byte: even Translate, odd TranslateStream; then the request's wire bytes.
+  const auto request = [](const std::string& model, const std::vector<std::string>& texts) {
+    v1::TranslateRequest r;
+    r.set_model(model);
+    for (const std::string& text : texts) r.add_segments()->set_text(text);
+    return r;
+  };
+  v1::TranslateRequest options = request("", {"a b c", "", "c a"});
+  options.mutable_options()->set_beam_size(3);
+  options.mutable_options()->set_num_hypotheses(2);
+  options.mutable_options()->set_length_penalty(0.5f);
+  options.mutable_options()->set_max_decoding_length(5);
+  options.mutable_options()->set_return_scores(true);
+  v1::TranslateRequest tokens = request("tiny", {});
+  v1::Segment* segment = tokens.add_segments();
+  segment->add_tokens("a");
+  segment->add_tokens("b");
+  segment->add_target_prefix_tokens("x");
+  v1::TranslateRequest sampling = request("marian", {"the cat", ">>deu<< der Hund"});
+  sampling.mutable_options()->set_beam_size(1);
+  sampling.mutable_options()->set_sampling_topk(5);
+  sampling.mutable_options()->set_sampling_temperature(0.7f);
+  sampling.mutable_options()->set_seed(9);
+  v1::TranslateRequest prefix = request("marian", {"le chat"});
+  prefix.mutable_segments(0)->set_target_prefix("the");
+  prefix.mutable_options()->set_no_repeat_ngram_size(2);
+  prefix.mutable_options()->set_repetition_penalty(1.5f);
+  const std::pair<const char*, std::string> calls[] = {
+      {"unary_options", "\x00" + options.SerializeAsString()},
+      {"stream_tokens", "\x01" + tokens.SerializeAsString()},
+      {"unary_sampling", "\x00" + sampling.SerializeAsString()},
+      {"stream_prefix", "\x01" + prefix.SerializeAsString()},
+      {"unary_unknown_model", "\x00" + request("nope", {"a"}).SerializeAsString()},
+      // A text that is not UTF-8: protobuf would refuse it; the service names the field.
+      {"unary_invalid_utf8", std::string("\x00\x12\x04\x0a\x02\xc3\x28", 7)},
+  };
+  for (const auto& [name, bytes] : calls) Write(root, "service_request", name, bytes);
 }
 
 }  // namespace
