@@ -20,7 +20,8 @@ namespace kvmt::testing {
 // A directory holding what the shell command `make_command(dir)` wrote into `dir` (make_command
 // only builds the string: it is also called with a stand-in directory). The command
 // runs only when no earlier run with the same `key`, command and scripts in tests/reference/
-// left a complete directory under the build tree; concurrent first runs each generate and one
+// left a complete directory in KVMT_REFERENCE_DATA_DIR (the build tree's reference_data/, which
+// the sanitizer builds share with the plain one); concurrent first runs each generate and one
 // wins the rename.
 inline absl::StatusOr<std::string> CachedGeneration(
     const std::string& key, const std::function<std::string(const std::string&)>& make_command) {
@@ -34,7 +35,7 @@ inline absl::StatusOr<std::string> CachedGeneration(
     text << in.rdbuf();
     fingerprint += text.str();
   }
-  const fs::path dir = fs::path(KVMT_BINARY_DIR) / "reference_data" /
+  const fs::path dir = fs::path(KVMT_REFERENCE_DATA_DIR) /
                        absl::StrCat(std::hash<std::string>()(fingerprint));
   if (fs::exists(dir / ".complete")) return dir.string();
 
