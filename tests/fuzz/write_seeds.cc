@@ -141,6 +141,17 @@ void WriteSeeds(const fs::path& root) {
       {"unary_invalid_utf8", std::string("\x00\x12\x04\x0a\x02\xc3\x28", 7)},
   };
   for (const auto& [name, bytes] : calls) Write(root, "service_request", name, bytes);
+
+  const std::pair<const char*, const char*> jsonl_lines[] = {
+      {"text", R"({"segments":[{"text":"a b c"},{"tokens":["c","a"]}]})"},
+      {"options",
+       R"({"model":"translate_jsonl","segments":[{"text":"b a","target_prefix":"x"}],)"
+       R"("options":{"beamSize":3,"num_hypotheses":2,"length_penalty":0.5,"return_scores":true}})"},
+      {"sampling", R"({"segments":[{"text":"a"}],"options":{"beam_size":1,"sampling_topk":3,)"
+                   R"("sampling_temperature":0.5,"seed":"7","no_repeat_ngram_size":2}})"},
+      {"prefix_tokens", R"({"segments":[{"tokens":["a","b"],"targetPrefixTokens":["x","y"]}]})"},
+  };
+  for (const auto& [name, line] : jsonl_lines) Write(root, "jsonl_request", name, line);
 }
 
 }  // namespace
