@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "tools/kebab_flags.h"
 #include "tools/loadgen/load_generator.h"
@@ -42,6 +43,15 @@ ABSL_FLAG(int32_t, min_decoding_length, 0,
           "DecodingOptions.min_decoding_length; set to --max-decoding-length, it fixes every "
           "segment's length.");
 ABSL_FLAG(bool, stream, false, "Call TranslateStream instead of Translate.");
+ABSL_FLAG(int64_t, deadline_ms_max, 0,
+          "Above --deadline-ms: each call's deadline is drawn from [--deadline-ms, this].");
+ABSL_FLAG(double, cancel_fraction, 0,
+          "Share of the calls the client cancels, at a random time within --cancel-within-ms.");
+ABSL_FLAG(int64_t, cancel_within_ms, 500, "Cancelled calls are cancelled this soon at the latest.");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the deadline and cancellation draws.");
+ABSL_FLAG(std::string, expected, "",
+          "File line-aligned with --input (e.g. kvmt-translate's output): each result must have "
+          "its line's text as best hypothesis, else the call counts as WRONG_TRANSLATION.");
 ABSL_FLAG(int64_t, deadline_ms, 0, "Deadline of each call in milliseconds; 0: none.");
 ABSL_FLAG(std::string, load_balancing, "",
           "gRPC load-balancing policy (round_robin with a dns:/// target spreads calls over "
@@ -98,6 +108,10 @@ absl::Status Run() {
   options.decoding.set_min_decoding_length(*min_length);
   options.stream = absl::GetFlag(FLAGS_stream);
   options.deadline = absl::Milliseconds(absl::GetFlag(FLAGS_deadline_ms));
+  options.deadline_max = absl::Milliseconds(absl::GetFlag(FLAGS_deadline_ms_max));
+  options.cancel_fraction = absl::GetFlag(FLAGS_cancel_fraction);
+  options.cancel_within = absl::Milliseconds(absl::GetFlag(FLAGS_cancel_within_ms));
+  options.seed = absl::GetFlag(FLAGS_seed);
   options.load_balancing = absl::GetFlag(FLAGS_load_balancing);
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
@@ -135,6 +149,26 @@ absl::Status Run() {
   }
   if (requests.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--input ", input, " holds no request"));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_expected); !path.empty()) {
+    if (absl::GetFlag(FLAGS_jsonl)) {
+      return absl::InvalidArgumentError("--expected goes with plain --input lines, not --jsonl");
+    }
+    absl::StatusOr<std::string> expected = ReadFile("expected", path);
+    if (!expected.ok()) return expected.status();
+    std::vector<std::string> outputs = absl::StrSplit(*expected, '\n');
+    if (!outputs.empty() && outputs.back().empty()) outputs.pop_back();
+    if (outputs.size() != lines.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("--expected ", path, " has ", outputs.size(),
+                                                     " lines, --input ", lines.size()));
+    }
+    for (size_t i = 0; i < lines.size(); ++i) {
+      const auto [it, inserted] = options.expected.emplace(lines[i], outputs[i]);
+      if (!inserted && it->second != outputs[i]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--expected ", path, " gives two outputs for the input line '", lines[i], "'"));
+      }
+    }
   }
 
   absl::StatusOr<LoadReport> report = RunLoad(options, requests);

@@ -120,6 +120,75 @@ TEST_F(KvmtLoadgenTest, FailedCallsAreReportedByCode) {
             std::string::npos);
 }
 
+TEST_F(KvmtLoadgenTest, ChecksEveryResultAgainstTheExpectedOutput) {
+  const ToolRun cli =
+      RunTool(KVMT_TRANSLATE_BIN, {"--model", kModelDir, "--threads", "1"}, ReadFile(input_));
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const std::string expected = TempPath("expected.txt");
+  WriteFile(expected, cli.out);
+  for (const char* mode : {"--stream", "--nostream"}) {
+    const nlohmann::json report =
+        Load({"--concurrency", "3", "--requests", "24", "--duration", "0", "--segments-per-request",
+              "2", "--expected", expected, mode});
+    ASSERT_TRUE(report.is_object());
+    EXPECT_EQ(report["ok_requests"], 24) << mode;
+    EXPECT_EQ(report["errors"], nlohmann::json::object()) << mode;
+  }
+
+  // One expected line changed: every call that translates that line is a wrong translation.
+  std::vector<std::string> outputs = absl::StrSplit(cli.out, '\n');
+  outputs[3] = "not what the model says";
+  WriteFile(expected, absl::StrJoin(outputs, "\n"));
+  const nlohmann::json report =
+      Load({"--requests", "12", "--duration", "0", "--expected", expected});
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["errors"], nlohmann::json({{"WRONG_TRANSLATION", 1}}));
+  EXPECT_NE(report["first_error_message"]["WRONG_TRANSLATION"].get<std::string>().find(
+                absl::StrCat("'", lines_[3], "' gave '")),
+            std::string::npos)
+      << report;
+}
+
+TEST_F(KvmtLoadgenTest, CancelsAndDrawsDeadlinesOnRequest) {
+  // Every segment decodes 200 greedy steps, far longer than 1 to 3 ms.
+  const std::vector<std::string> slow = {"--server", server_->address(),
+                                         "--input",  input_,
+                                         "--json",   "--requests",
+                                         "8",        "--duration",
+                                         "0",        "--beam-size",
+                                         "1",        "--min-decoding-length",
+                                         "200",      "--max-decoding-length",
+                                         "200"};
+  std::vector<std::string> args = slow;
+  args.insert(args.end(), {"--deadline-ms", "1", "--deadline-ms-max", "3"});
+  ToolRun run = RunTool(KVMT_LOADGEN_BIN, args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["errors"], nlohmann::json({{"DEADLINE_EXCEEDED", 8}}));
+
+  args = slow;
+  args.insert(args.end(), {"--cancel-fraction", "1", "--cancel-within-ms", "2", "--stream"});
+  run = RunTool(KVMT_LOADGEN_BIN, args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["errors"], nlohmann::json({{"CANCELLED", 8}}));
+
+  // Half of them, by the seed's draws: the same half every time.
+  args = slow;
+  args.insert(args.end(), {"--cancel-fraction", "0.5", "--cancel-within-ms", "2"});
+  run = RunTool(KVMT_LOADGEN_BIN, args);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json half = nlohmann::json::parse(run.out);
+  EXPECT_GT(half["errors"].value("CANCELLED", 0), 0) << half;
+  EXPECT_GT(half["ok_requests"].get<int>(), 0) << half;
+  run = RunTool(KVMT_LOADGEN_BIN, args);
+  EXPECT_EQ(nlohmann::json::parse(run.out)["errors"], half["errors"]);
+
+  args = slow;
+  args.insert(args.end(), {"--cancel-fraction", "2"});
+  run = RunTool(KVMT_LOADGEN_BIN, args);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("--cancel-fraction must be in [0, 1]"), std::string::npos) << run.err;
+}
+
 TEST_F(KvmtLoadgenTest, TextReportAndUsageErrors) {
   const ToolRun run = RunTool(KVMT_LOADGEN_BIN, {"--server", server_->address(), "--input", input_,
                                                  "--requests", "3", "--duration", "0"});

@@ -1,12 +1,16 @@
 #include "tools/loadgen/load_generator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -52,6 +56,14 @@ absl::Status CheckOptions(const LoadOptions& options,
   if (options.max_requests < 0 || options.deadline < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--requests and --deadline-ms must be >= 0");
   }
+  if (options.deadline_max > absl::ZeroDuration() && options.deadline_max < options.deadline) {
+    return absl::InvalidArgumentError("--deadline-ms-max must be >= --deadline-ms");
+  }
+  if (!(options.cancel_fraction >= 0 && options.cancel_fraction <= 1) ||
+      options.cancel_within < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--cancel-fraction must be in [0, 1] and --cancel-within-ms >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -63,12 +75,74 @@ struct Outcome {
   int64_t target_tokens = 0;  // Best hypothesis of each result.
   absl::Duration latency;
   std::optional<absl::Duration> first_response;
+  std::string wrong_translation;  // The first result that is not the expected one.
 };
 
-void CountResult(const v1::SegmentResult& result, Outcome& outcome) {
+// Counts the result of `segment` and checks it against LoadOptions::expected.
+void CountResult(const LoadOptions& options, const v1::Segment& segment,
+                 const v1::SegmentResult& result, Outcome& outcome) {
   ++outcome.segments;
   if (result.hypotheses_size() > 0) outcome.target_tokens += result.hypotheses(0).tokens_size();
+  if (options.expected.empty() || !outcome.wrong_translation.empty()) return;
+  const auto expected = options.expected.find(segment.text());
+  if (expected == options.expected.end()) return;
+  const std::string got = result.hypotheses_size() > 0 ? result.hypotheses(0).text() : "";
+  if (got != expected->second) {
+    outcome.wrong_translation =
+        absl::StrCat("'", segment.text(), "' gave '", got, "', expected '", expected->second, "'");
+  }
 }
+
+// Client-side cancellations: calls' contexts with the time to cancel them, cancelled on a
+// thread of their own. A context is shared with its call, so it outlives whichever ends first
+// (TryCancel on a call that already ended does nothing).
+class Canceller {
+ public:
+  Canceller() : thread_([this] { Loop(); }) {}
+  ~Canceller() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  void CancelAt(absl::Time when, std::shared_ptr<grpc::ClientContext> context) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      due_.emplace(when, std::move(context));
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      if (due_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      const auto first = due_.begin();
+      if (first->first > absl::Now()) {
+        wake_.wait_until(lock, absl::ToChronoTime(first->first));
+        continue;
+      }
+      std::shared_ptr<grpc::ClientContext> context = std::move(first->second);
+      due_.erase(first);
+      lock.unlock();
+      context->TryCancel();
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::multimap<absl::Time, std::shared_ptr<grpc::ClientContext>> due_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 class LoadRun {
  public:
@@ -137,6 +211,10 @@ class LoadRun {
       message =
           absl::StrCat(outcome.segments, " results for ", outcome.expected_segments, " segments");
     }
+    if (!outcome.wrong_translation.empty()) {
+      code = "WRONG_TRANSLATION";
+      message = outcome.wrong_translation;
+    }
     if (!code.empty()) {
       if (report_.errors[code]++ == 0) report_.first_error_message[code] = message;
       return;
@@ -150,12 +228,25 @@ class LoadRun {
     }
   }
 
-  void Prepare(int64_t index, grpc::ClientContext& context, v1::TranslateRequest& request) const {
+  // Sets up call `index`: its metadata, deadline and cancellation (drawn from the seed and the
+  // index, so that a run can be repeated), and its request.
+  void Prepare(int64_t index, const std::shared_ptr<grpc::ClientContext>& context,
+               v1::TranslateRequest& request) {
     if (!options_.auth_token.empty()) {
-      context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.auth_token));
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.auth_token));
     }
-    if (options_.deadline > absl::ZeroDuration()) {
-      context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+    std::seed_seq seeds{options_.seed, static_cast<uint64_t>(index)};
+    std::mt19937_64 draws(seeds);
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    absl::Duration deadline = options_.deadline;
+    if (options_.deadline_max > options_.deadline) {
+      deadline += uniform(draws) * (options_.deadline_max - options_.deadline);
+    }
+    if (deadline > absl::ZeroDuration()) {
+      context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    }
+    if (uniform(draws) < options_.cancel_fraction) {
+      canceller_->CancelAt(absl::Now() + uniform(draws) * options_.cancel_within, context);
     }
     request = requests_[static_cast<size_t>(index) % requests_.size()];
     if (request.model().empty()) request.set_model(options_.model);
@@ -169,6 +260,10 @@ class LoadRun {
   const LoadOptions& options_;
   const std::vector<v1::TranslateRequest>& requests_;
   v1::Translator::Stub& stub_;
+  // Only when calls are to be cancelled; outlives every call (destroyed after Run returns).
+  std::unique_ptr<Canceller> canceller_ = options_.cancel_fraction > 0
+                                              ? std::make_unique<Canceller>()
+                                              : nullptr;
   absl::Time start_;
   absl::Time end_of_starts_;
 
@@ -190,7 +285,7 @@ class LoadRun::StreamCall : public grpc::ClientReadReactor<v1::TranslateStreamRe
 
   void Begin() {
     start_ = absl::Now();
-    run_.stub_.async()->TranslateStream(&context_, &request_, this);
+    run_.stub_.async()->TranslateStream(context_.get(), &request_, this);
     StartRead(&response_);
     StartCall();
   }
@@ -199,7 +294,9 @@ class LoadRun::StreamCall : public grpc::ClientReadReactor<v1::TranslateStreamRe
     if (!ok) return;  // The stream is over; OnDone follows.
     if (!outcome_.first_response) outcome_.first_response = absl::Now() - start_;
     for (const v1::SegmentResultEvent& event : response_.results()) {
-      CountResult(event.result(), outcome_);
+      if (event.segment_index() >= static_cast<uint32_t>(request_.segments_size())) continue;
+      CountResult(run_.options_, request_.segments(static_cast<int>(event.segment_index())),
+                  event.result(), outcome_);
     }
     StartRead(&response_);
   }
@@ -216,7 +313,7 @@ class LoadRun::StreamCall : public grpc::ClientReadReactor<v1::TranslateStreamRe
 
  private:
   LoadRun& run_;
-  grpc::ClientContext context_;
+  const std::shared_ptr<grpc::ClientContext> context_ = std::make_shared<grpc::ClientContext>();
   v1::TranslateRequest request_;
   v1::TranslateStreamResponse response_;
   absl::Time start_;
@@ -229,7 +326,7 @@ void LoadRun::Start(int64_t index) {
     return;
   }
   struct UnaryCall {
-    grpc::ClientContext context;
+    std::shared_ptr<grpc::ClientContext> context = std::make_shared<grpc::ClientContext>();
     v1::TranslateRequest request;
     v1::TranslateResponse response;
     absl::Time start;
@@ -237,18 +334,20 @@ void LoadRun::Start(int64_t index) {
   auto* call = new UnaryCall;
   Prepare(index, call->context, call->request);
   call->start = absl::Now();
-  stub_.async()->Translate(&call->context, &call->request, &call->response,
-                           [this, call](grpc::Status status) {
-                             Outcome outcome;
-                             outcome.status = std::move(status);
-                             outcome.latency = absl::Now() - call->start;
-                             outcome.expected_segments = call->request.segments_size();
-                             for (const v1::SegmentResult& result : call->response.results()) {
-                               CountResult(result, outcome);
-                             }
-                             delete call;
-                             Finish(outcome);
-                           });
+  stub_.async()->Translate(
+      call->context.get(), &call->request, &call->response, [this, call](grpc::Status status) {
+        Outcome outcome;
+        outcome.status = std::move(status);
+        outcome.latency = absl::Now() - call->start;
+        outcome.expected_segments = call->request.segments_size();
+        const int results = std::min(call->response.results_size(), call->request.segments_size());
+        for (int i = 0; i < results; ++i) {
+          CountResult(options_, call->request.segments(i), call->response.results(i), outcome);
+        }
+        outcome.segments = call->response.results_size();
+        delete call;
+        Finish(outcome);
+      });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,16 @@ struct LoadOptions {
   v1::DecodingOptions decoding;  // Under each request's own options (field by field).
   bool stream = false;           // TranslateStream instead of Translate.
   absl::Duration deadline = absl::ZeroDuration();  // Per call; zero: none.
+  // Above `deadline`: each call's deadline is drawn uniformly from [deadline, deadline_max].
+  absl::Duration deadline_max = absl::ZeroDuration();
+  // This share of the calls is cancelled by the client at a time drawn uniformly from
+  // [0, cancel_within] after its start (a client that gives up or disconnects mid-call).
+  double cancel_fraction = 0;
+  absl::Duration cancel_within = absl::Milliseconds(500);
+  uint64_t seed = 1;  // Of the deadline and cancellation draws, per call.
+  // Segment text -> the best hypothesis's text it must get (e.g. kvmt-translate's output); every
+  // result received, also before a call fails, is checked. A mismatch is a WRONG_TRANSLATION.
+  std::map<std::string, std::string> expected;
 
   int concurrency = 1;                          // Calls in flight.
   absl::Duration duration = absl::Seconds(10);  // No call starts after this.
