@@ -28,8 +28,15 @@ constexpr size_t kReservedBlocksPerSequence = 64;
 }  // namespace
 
 int PagedKVCache::AddSequence() {
-  sequences_.emplace_back();
-  sequences_.back().blocks.reserve(kReservedBlocksPerSequence);
+  // A spare table is reused: otherwise every sequence that ends in a Reorder would leave one
+  // more spare behind, and a long-running scheduler's cache would grow without bound.
+  if (!spare_.empty()) {
+    sequences_.push_back(std::move(spare_.back()));
+    spare_.pop_back();
+  } else {
+    sequences_.emplace_back();
+    sequences_.back().blocks.reserve(kReservedBlocksPerSequence);
+  }
   return static_cast<int>(sequences_.size()) - 1;
 }
 

@@ -38,6 +38,8 @@ class PagedKVCache : public SelfAttentionCache {
   const float* ValueBlock(int seq, int layer, int block) const override;
 
   const ReorderTraffic& traffic() const { return traffic_; }
+  // Sequence tables held, in use or spare: at most twice the most sequences held at once.
+  int64_t table_slots() const { return sequences_.size() + spare_.size(); }
 
  private:
   struct Sequence {

@@ -104,6 +104,27 @@ TEST(PagedKVCacheTest, FullPoolIsAnErrorNotACrash) {
   EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+// As under a continuous-batching scheduler: every step some sequences end (left out of the
+// reorder) and new ones join. The cache's bookkeeping must stay bounded by the sequences held at
+// once, not grow with the number that ever ended (kvmt-server's RSS grew by ~250 KB/s so).
+TEST(PagedKVCacheTest, BookkeepingStaysBoundedAsSequencesComeAndGo) {
+  auto pool = MakePool(64);
+  PagedKVCache cache(pool, kLayout);
+  for (int i = 0; i < 6; ++i) cache.AddSequence();
+  for (int step = 0; step < 1000; ++step) {
+    for (int seq = 0; seq < cache.num_sequences(); ++seq) ASSERT_TRUE(cache.Append(seq).ok());
+    // The oldest two end; the others continue and two new sequences join.
+    std::vector<int32_t> survivors;
+    for (int seq = 2; seq < cache.num_sequences(); ++seq) survivors.push_back(seq);
+    ASSERT_TRUE(cache.Reorder(survivors).ok());
+    cache.AddSequence();
+    cache.AddSequence();
+    ASSERT_EQ(cache.num_sequences(), 6);
+    EXPECT_LE(cache.table_slots(), 12) << "step " << step;
+  }
+  EXPECT_LE(pool->stats().used_blocks, 6 * 2);
+}
+
 TEST(PagedKVCacheTest, RejectsBadParent) {
   PagedKVCache cache(MakePool(1), kLayout);
   cache.AddSequence();
