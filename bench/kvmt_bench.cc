@@ -712,7 +712,7 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "kvmt-bench [--threads 1,2] [--compute-types float32,int8,bfloat16] [--batch 32] "
-      "[--beam 4] [--length 32] [--latency-segments 10] [--no-torch] [--markdown FILE]");
+      "[--beam 4] [--length 32] [--latency-segments 10] [--notorch] [--markdown FILE]");
   std::vector<std::string> args = kvmt::KebabToSnakeArgs(argc, argv);
   if (kvmt::AsksForHelp(args)) {
     std::printf("%s", kvmt::KebabUsage(__FILE__).c_str());

@@ -28,7 +28,7 @@ KVMT_VECTORIZED void Scores(const float* q, const float* keys, int64_t rows, int
 KVMT_VECTORIZED float ExpShifted(float* scores, int64_t n) {
   float max_score = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : max_score)
-  for (int64_t i = 0; i < n; ++i) max_score = std::max(max_score, scores[i]);
+  for (int64_t i = 0; i < n; ++i) max_score = MaxOf(max_score, scores[i]);
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i) {

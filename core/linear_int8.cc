@@ -27,7 +27,7 @@ constexpr int32_t kZeroPoint = 128;
 KVMT_VECTORIZED float QuantizeRow(const float* x, int64_t k, uint8_t* q) {
   float max_abs = 0.0f;
 #pragma omp simd reduction(max : max_abs)
-  for (int64_t j = 0; j < k; ++j) max_abs = std::max(max_abs, std::fabs(x[j]));
+  for (int64_t j = 0; j < k; ++j) max_abs = MaxOf(max_abs, std::fabs(x[j]));
   const bool finite = std::isfinite(max_abs);
   if (!(max_abs > 0.0f) || !finite) max_abs = 127.0f;
   const float scale = 127.0f / max_abs;

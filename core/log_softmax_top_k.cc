@@ -16,7 +16,7 @@ constexpr int64_t kChunk = 256;
 KVMT_VECTORIZED float ChunkMax(const float* x, int64_t n) {
   float max_value = kMinusInf;
 #pragma omp simd reduction(max : max_value)
-  for (int64_t i = 0; i < n; ++i) max_value = std::max(max_value, x[i]);
+  for (int64_t i = 0; i < n; ++i) max_value = MaxOf(max_value, x[i]);
   return max_value;
 }
 
