@@ -34,7 +34,9 @@
 #include "core/linear.h"
 #include "core/ops.h"
 #include "core/packed_matmul.h"
+#include "core/parallel_for.h"
 #include "core/profile.h"
+#include "core/vectorize.h"
 #include "decoder/decoder.h"
 #include "encoder/encoder.h"
 #include "model/random_model.h"
@@ -193,6 +195,50 @@ double DecoderFlops(const ModelConfig& c, int64_t vocab, const std::vector<Segme
     }
   }
   return flops;
+}
+
+// Bytes of weights a decoder step reads whatever its batch: every decoder layer's projections
+// (self-attention Q, K, V, out; cross-attention Q, out; the two FFN layers) and the vocabulary
+// projection, in float32.
+double DecoderWeightBytes(const ModelConfig& c, int64_t vocab) {
+  const double d = c.d_model, f = c.ffn_dim;
+  return 4 * (c.decoder_layers * (6 * d * d + 2 * d * f) + d * vocab);
+}
+
+KVMT_VECTORIZED float SumOf(const float* x, int64_t n) {
+  // Four sums so that the adds of one are not waiting on the last: the loop must be bound by
+  // the loads.
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (int64_t i = 0; i < n; i += 4) {
+    s0 += x[i];
+    s1 += x[i + 1];
+    s2 += x[i + 2];
+    s3 += x[i + 3];
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+// Memory read bandwidth with `threads` threads, GB/s: the best of five sums over 256 MiB, far
+// beyond the caches. What a step that streams its weights from memory can reach at best.
+double MemoryReadGbps(int threads) {
+  SetNumThreads(threads);
+  constexpr int64_t kChunks = 64;
+  constexpr int64_t kChunkFloats = int64_t{1} << 20;
+  std::vector<float> data(static_cast<size_t>(kChunks * kChunkFloats), 1.0f);
+  std::vector<float> sums(kChunks);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    ParallelFor(kChunks, kChunkFloats, [&](int64_t chunk) {
+      sums[static_cast<size_t>(chunk)] = SumOf(data.data() + chunk * kChunkFloats, kChunkFloats);
+    });
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (sums[0] != static_cast<float>(kChunkFloats)) return 0;  // Keeps the sums computed.
+    best = std::max(best, 4.0 * kChunks * kChunkFloats / seconds / 1e9);
+  }
+  return best;
 }
 
 class Bench {
@@ -535,6 +581,9 @@ int Main() {
   spec.activation = Activation::kSwish;
   spec.max_positions = 512;
   spec.seed = 6;
+  // Before the model exists, so that the 256 MiB read stays below the peak RSS reported.
+  std::map<int, double> bandwidth;  // GB/s by thread count
+  for (int t : threads) bandwidth[t] = MemoryReadGbps(t);
   const Clock::time_point start = Clock::now();
   std::shared_ptr<const Model> model = MakeRandomModel(spec);
   const int64_t model_rss = CurrentRssBytes();
@@ -686,6 +735,20 @@ int Main() {
     emit(absl::StrFormat("- %s: RSS after building the translator %s%s\n", r.engine,
                          Mib(r.rss_after_load),
                          r.note.empty() ? "" : absl::StrCat(" (", r.note, ")")));
+  }
+  const double step_bytes = DecoderWeightBytes(model->config, spec.target_vocab);
+  for (int t : threads) {
+    const EngineResult* f32 = find(results, t, "kvmt float32");
+    std::string float32_rate;
+    if (f32 != nullptr) {
+      float32_rate =
+          absl::StrFormat("; at its batch-1 p50 kvmt float32 reads them at %.1f GB/s or more",
+                          step_bytes * length / Percentile(f32->latency.seconds, 0.5) / 1e9);
+    }
+    emit(absl::StrFormat(
+        "- %d threads: memory read bandwidth %.1f GB/s (best of 5 sums over 256 MiB); a decoder "
+        "step reads %.0f MB of float32 weights (layers and vocabulary projection)%s\n",
+        t, bandwidth[t], step_bytes / 1e6, float32_rate));
   }
   if (!torch_results.empty()) {
     emit(absl::StrFormat("- PyTorch reference peak RSS %s\n", Mib(torch_peak_rss)));
