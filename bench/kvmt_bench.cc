@@ -205,6 +205,7 @@ double DecoderWeightBytes(const ModelConfig& c, int64_t vocab) {
   return 4 * (c.decoder_layers * (6 * d * d + 2 * d * f) + d * vocab);
 }
 
+// n: a multiple of 4.
 KVMT_VECTORIZED float SumOf(const float* x, int64_t n) {
   // Four sums so that the adds of one are not waiting on the last: the loop must be bound by
   // the loads.
@@ -219,8 +220,8 @@ KVMT_VECTORIZED float SumOf(const float* x, int64_t n) {
   return s0 + s1 + s2 + s3;
 }
 
-// Memory read bandwidth with `threads` threads, GB/s: the best of five sums over 256 MiB, far
-// beyond the caches. What a step that streams its weights from memory can reach at best.
+// Read bandwidth with `threads` threads, GB/s: the best of five sums over 256 MiB, more than a
+// decoder step's weights. The rate at which a step that streams its weights can expect them.
 double MemoryReadGbps(int threads) {
   SetNumThreads(threads);
   constexpr int64_t kChunks = 64;
