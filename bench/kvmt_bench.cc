@@ -180,12 +180,20 @@ double TokenAgreement(const Outputs& a, const Outputs& b) {
   return total > 0 ? static_cast<double>(same) / static_cast<double>(total) : 0;
 }
 
+// Weights a decoder step multiplies each row by: every decoder layer's projections
+// (self-attention Q, K, V, out; cross-attention Q, out; the two FFN layers) and the vocabulary
+// projection. The source K/V projections run once, in the encoder step.
+double DecoderStepWeights(const ModelConfig& c, int64_t vocab) {
+  const double d = c.d_model, f = c.ffn_dim;
+  return c.decoder_layers * (6 * d * d + 2 * d * f) + d * vocab;
+}
+
 // FLOPs of the decoder steps of a fixed-length search: every projection (2 per multiply-add)
 // and the attention products (scores and weighted sum, over the cache and over the source).
 double DecoderFlops(const ModelConfig& c, int64_t vocab, const std::vector<SegmentIds>& segments,
                     int beam, int length) {
-  const double d = c.d_model, f = c.ffn_dim;
-  const double per_row_linear = 2 * (c.decoder_layers * (6 * d * d + 2 * d * f) + d * vocab);
+  const double d = c.d_model;
+  const double per_row_linear = 2 * DecoderStepWeights(c, vocab);
   double flops = 0;
   for (const SegmentIds& segment : segments) {
     for (int t = 0; t < length; ++t) {
@@ -195,14 +203,6 @@ double DecoderFlops(const ModelConfig& c, int64_t vocab, const std::vector<Segme
     }
   }
   return flops;
-}
-
-// Bytes of weights a decoder step reads whatever its batch: every decoder layer's projections
-// (self-attention Q, K, V, out; cross-attention Q, out; the two FFN layers) and the vocabulary
-// projection, in float32.
-double DecoderWeightBytes(const ModelConfig& c, int64_t vocab) {
-  const double d = c.d_model, f = c.ffn_dim;
-  return 4 * (c.decoder_layers * (6 * d * d + 2 * d * f) + d * vocab);
 }
 
 // n: a multiple of 4.
@@ -230,12 +230,11 @@ double MemoryReadGbps(int threads) {
   std::vector<float> sums(kChunks);
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
-    const auto start = std::chrono::steady_clock::now();
+    const Clock::time_point start = Clock::now();
     ParallelFor(kChunks, kChunkFloats, [&](int64_t chunk) {
       sums[static_cast<size_t>(chunk)] = SumOf(data.data() + chunk * kChunkFloats, kChunkFloats);
     });
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = SecondsSince(start);
     if (sums[0] != static_cast<float>(kChunkFloats)) return 0;  // Keeps the sums computed.
     best = std::max(best, 4.0 * kChunks * kChunkFloats / seconds / 1e9);
   }
@@ -737,7 +736,7 @@ int Main() {
                          Mib(r.rss_after_load),
                          r.note.empty() ? "" : absl::StrCat(" (", r.note, ")")));
   }
-  const double step_bytes = DecoderWeightBytes(model->config, spec.target_vocab);
+  const double step_bytes = 4 * DecoderStepWeights(model->config, spec.target_vocab);
   for (int t : threads) {
     const EngineResult* f32 = find(results, t, "kvmt float32");
     std::string float32_rate;
